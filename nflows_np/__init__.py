@@ -1,0 +1,17 @@
+"""nflows_np: normalizing flows in NumPy, with hand-written analytic gradients.
+
+Directions follow the lecture: ``forward`` is f (data x → latent z), ``inverse``
+is g = f⁻¹ (z → x). See ``DESIGN.md`` for the contract every layer honours.
+"""
+from nflows_np import gradcheck
+from nflows_np.base import Flow
+from nflows_np.distributions import StandardNormal
+from nflows_np.elementwise import ElementwiseAffine
+from nflows_np.model import FlowModel
+from nflows_np.permutation import Permutation, Reverse
+
+__all__ = [
+    "Flow", "FlowModel", "StandardNormal",
+    "ElementwiseAffine", "Permutation", "Reverse",
+    "gradcheck",
+]

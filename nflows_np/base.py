@@ -1,0 +1,156 @@
+"""The flow contract (DESIGN §2), written once.
+
+A flow is an invertible map between data ``x`` and latent ``z`` (``f: x → z``,
+the "normalizing" direction; ``g = f⁻¹: z → x``, the generative one)::
+
+    z, log_det = layer.forward(x)    # log_det[n] = log|det ∂f/∂x| at x[n]
+    x, log_det = layer.inverse(z)    # log_det[n] = log|det ∂g/∂z| at z[n]
+    grad_in = layer.backward(grad_out, grad_log_det)
+
+``backward`` is the vector-Jacobian product of the most recent pass (forward
+or inverse, whichever came last): given ∂L/∂out (N, D) and ∂L/∂log_det (N,),
+it returns ∂L/∂in (N, D) and *adds* ∂L/∂θ into ``grads``.
+
+A layer implements four private methods, each pass next to its backward:
+
+- ``_forward(x) -> (z, log_det, cache)`` and ``_forward_vjp(cache, grad_z, grad_log_det) -> grad_x``
+- ``_inverse(z) -> (x, log_det, cache)`` and ``_inverse_vjp(cache, grad_x, grad_log_det) -> grad_z``
+
+The public methods here validate input, remember the cache, and dispatch.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+RngLike = None | int | np.random.Generator
+
+
+def as_generator(rng: RngLike) -> np.random.Generator:
+    """Return a ``numpy.random.Generator`` for ``None``, an int seed, or a Generator.
+
+    Library code draws random numbers only through the returned generator,
+    never through numpy's global state.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def check_array(x: Any, dim: int, who: str, what: str = "input") -> np.ndarray:
+    """Validate a batch ``x`` of shape (N, dim) and return it as float64.
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong
+    shape or non-finite values, naming ``who`` (the layer) in the message.
+    """
+    try:
+        array = np.asarray(x)
+    except Exception as err:  # ragged lists and the like
+        raise TypeError(f"{who}: {what} must be a numeric array, could not convert ({err})") from None
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{who}: {what} must be a real numeric array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{who}: {what} must have shape (N, {dim}), got shape {array.shape}")
+    if array.shape[1] != dim:
+        raise ValueError(f"{who}: {what} must have shape (N, {dim}), got shape {array.shape} (D = {array.shape[1]})")
+    array = array.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{who}: {what} contains non-finite values, e.g. {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    return array
+
+
+class Flow(abc.ABC):
+    """Base class of every invertible layer and of every composition of layers.
+
+    Attributes
+    ----------
+    dim : int
+        The dimension D of x and z.
+    params : dict[str, np.ndarray]
+        Trainable arrays, updated in place by the optimisers.
+    grads : dict[str, np.ndarray]
+        Same keys and shapes as ``params``; ``backward`` adds into them in
+        place, and each array keeps its identity for the life of the layer.
+    """
+
+    def __init__(self, dim: int):
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"{type(self).__name__}: dim must be a positive integer, got {dim!r}")
+        self.dim = int(dim)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._last_pass: tuple[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def add_param(self, key: str, value: np.ndarray) -> np.ndarray:
+        """Register a trainable array (float64) and its zeroed gradient."""
+        self.params[key] = np.array(value, dtype=np.float64)
+        self.grads[key] = np.zeros_like(self.params[key])
+        return self.params[key]
+
+    def num_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    # -- public passes -------------------------------------------------------
+    def forward(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """z = f(x) and log|det ∂f/∂x|, shapes (N, D) and (N,)."""
+        x = check_array(x, self.dim, self.name, "x")
+        z, log_det, cache = self._forward(x)
+        self._last_pass = ("forward", cache)
+        return z, log_det
+
+    def inverse(self, z: Any) -> tuple[np.ndarray, np.ndarray]:
+        """x = g(z) = f⁻¹(z) and log|det ∂g/∂z|, shapes (N, D) and (N,)."""
+        z = check_array(z, self.dim, self.name, "z")
+        x, log_det, cache = self._inverse(z)
+        self._last_pass = ("inverse", cache)
+        return x, log_det
+
+    def backward(self, grad_out: Any, grad_log_det: Any) -> np.ndarray:
+        """Vector-Jacobian product of the most recent ``forward`` or ``inverse``.
+
+        Returns ∂L/∂in (N, D) and adds ∂L/∂θ into ``grads``.
+        """
+        if self._last_pass is None:
+            raise RuntimeError(f"{self.name}.backward: no forward or inverse pass to differentiate; call forward(x) or inverse(z) first")
+        direction, cache = self._last_pass
+        grad_out = check_array(grad_out, self.dim, self.name, "grad_out")
+        grad_log_det = np.asarray(grad_log_det, dtype=np.float64)
+        if grad_log_det.shape != (grad_out.shape[0],):
+            raise ValueError(f"{self.name}.backward: grad_log_det must have shape ({grad_out.shape[0]},), got {grad_log_det.shape}")
+        if direction == "forward":
+            return self._forward_vjp(cache, grad_out, grad_log_det)
+        return self._inverse_vjp(cache, grad_out, grad_log_det)
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero, in place."""
+        for grad in self.grads.values():
+            grad.fill(0.0)
+
+    # -- what a layer implements ---------------------------------------------
+    @abc.abstractmethod
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        """z, log|det ∂f/∂x|, and what ``_forward_vjp`` needs."""
+
+    @abc.abstractmethod
+    def _forward_vjp(self, cache: Any, grad_z: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
+        """∂L/∂x from ∂L/∂z and ∂L/∂log_det; adds ∂L/∂θ into ``grads``."""
+
+    @abc.abstractmethod
+    def _inverse(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        """x, log|det ∂g/∂z|, and what ``_inverse_vjp`` needs."""
+
+    @abc.abstractmethod
+    def _inverse_vjp(self, cache: Any, grad_x: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
+        """∂L/∂z from ∂L/∂x and ∂L/∂log_det; adds ∂L/∂θ into ``grads``."""
+
+    def __repr__(self) -> str:
+        return f"{self.name}(dim={self.dim}, params={self.num_params()})"

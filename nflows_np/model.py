@@ -1,0 +1,116 @@
+"""Composition of flows:  z = f(x) = f_K ∘ … ∘ f_1(x),  x = g_1 ∘ … ∘ g_K(z).
+
+By the composition theorem (chain rule and det(AB) = det A det B),
+
+    log|det ∂f/∂x| = Σ_k log|det ∂f_k/∂f_{k−1}|,
+
+so a composition accumulates its layers' log-dets in one loop, and
+log p(x) = log p_Z(f(x)) + log|det ∂f/∂x|.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nflows_np.base import Flow, RngLike
+from nflows_np.distributions import StandardNormal
+
+
+class FlowModel(Flow):
+    """A sequence of flows, itself a :class:`Flow`, with a base density.
+
+    ``forward`` applies ``layers[0]`` first (x → z); ``inverse`` applies them in
+    reverse (z → x). ``params`` / ``grads`` are flat views of the layers'
+    arrays under keys ``"{index}.{key}"`` (e.g. ``"3.net.W1"``); they are the
+    same array objects, so an optimiser holding them updates the layers.
+
+    Cost: the sum of the layers' costs.
+
+    Parameters
+    ----------
+    layers : sequence of Flow
+        All of the same ``dim``.
+    base : object with ``log_prob``, ``grad_log_prob`` and ``sample``, optional
+        Defaults to ``StandardNormal(dim)``.
+    """
+
+    def __init__(self, layers: Sequence[Flow], base: Any = None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("FlowModel: needs at least one layer")
+        for index, layer in enumerate(layers):
+            if not all(hasattr(layer, attr) for attr in ("forward", "inverse", "backward", "params", "grads")):
+                raise TypeError(f"FlowModel: layer {index} ({type(layer).__name__}) does not follow the Flow contract")
+        dims = {layer.dim for layer in layers}
+        if len(dims) != 1:
+            raise ValueError(f"FlowModel: layers have different dims {[layer.dim for layer in layers]}")
+        super().__init__(dims.pop())
+        self.layers = layers
+        self.base = StandardNormal(self.dim) if base is None else base
+        if getattr(self.base, "dim", self.dim) != self.dim:
+            raise ValueError(f"FlowModel: base has dim {self.base.dim}, layers have dim {self.dim}")
+        for index, layer in enumerate(layers):
+            for key in layer.params:
+                self.params[f"{index}.{key}"] = layer.params[key]
+                self.grads[f"{index}.{key}"] = layer.grads[key]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Flow:
+        return self.layers[index]
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        log_det = np.zeros(x.shape[0])
+        for layer in self.layers:
+            x, layer_log_det = layer.forward(x)
+            log_det += layer_log_det
+        return x, log_det, None
+
+    def _forward_vjp(self, cache: None, grad_z: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
+        # log_det is a plain sum, so every layer receives the same ∂L/∂log_det.
+        for layer in reversed(self.layers):
+            grad_z = layer.backward(grad_z, grad_log_det)
+        return grad_z
+
+    def _inverse(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        log_det = np.zeros(z.shape[0])
+        for layer in reversed(self.layers):
+            z, layer_log_det = layer.inverse(z)
+            log_det += layer_log_det
+        return z, log_det, None
+
+    def _inverse_vjp(self, cache: None, grad_x: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            grad_x = layer.backward(grad_x, grad_log_det)
+        return grad_x
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    # -- densities and sampling ----------------------------------------------
+    def log_prob(self, x: Any) -> np.ndarray:
+        """log p(x|θ) = log p_Z(f(x)) + log|det ∂f/∂x|, shape (N,)."""
+        z, log_det = self.forward(x)
+        return self.base.log_prob(z) + log_det
+
+    def sample(self, n: int, rng: RngLike = None, temperature: float = 1.0) -> np.ndarray:
+        """x = g(z) with z ~ p_Z (scaled by ``temperature``), shape (n, D)."""
+        return self.sample_with_log_prob(n, rng, temperature)[0]
+
+    def sample_with_log_prob(self, n: int, rng: RngLike = None, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Samples x = g(z) and their log p(x|θ) = log p_Z(z) − log|det ∂g/∂z|.
+
+        The log-density is that of the model (temperature 1), evaluated at
+        the returned samples.
+        """
+        z = self.base.sample(n, rng, temperature) if temperature != 1.0 else self.base.sample(n, rng)
+        x, log_det = self.inverse(z)
+        return x, self.base.log_prob(z) - log_det
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"FlowModel(dim={self.dim}, params={self.num_params()}, layers=[\n  {inner}\n])"

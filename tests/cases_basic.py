@@ -1,0 +1,21 @@
+"""Contract cases: elementwise affine, permutations, and a composition of them."""
+import nflows_np as nf
+from flow_cases import FlowCase
+from nflows_np.gradcheck import randomize_params
+
+
+def _model(rng):
+    return nf.FlowModel([
+        randomize_params(nf.ElementwiseAffine(3), rng),
+        nf.Permutation([2, 0, 1]),
+        randomize_params(nf.ElementwiseAffine(3), rng),
+        nf.Reverse(3),
+    ])
+
+
+CASES = [
+    FlowCase("ElementwiseAffine-D3", lambda rng: randomize_params(nf.ElementwiseAffine(3), rng), 3),
+    FlowCase("Permutation-D4", lambda rng: nf.Permutation(rng.permutation(4)), 4),
+    FlowCase("Reverse-D3", lambda rng: nf.Reverse(3), 3),
+    FlowCase("FlowModel-elementwise-permutation", _model, 3),
+]

@@ -1,0 +1,53 @@
+"""The registry of layers for the one contract test (DESIGN §5).
+
+A layer family joins the contract test by adding a module ``tests/cases_<family>.py``
+that defines ``CASES``: a list of :class:`FlowCase`. Nothing else is copied.
+"""
+from __future__ import annotations
+
+import importlib
+import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class FlowCase:
+    """How to build one layer at random, non-trivial parameters, and feed it.
+
+    Attributes
+    ----------
+    name : str
+        Test id, e.g. ``"LULinear-D3"``.
+    make : callable(rng) -> Flow
+        A fresh layer with random parameters (away from the identity).
+    dim : int
+        D.
+    sample_x : callable(rng, n) -> (n, D) array
+        Points of the layer's data domain (default: standard normal).
+    check_kwargs : dict
+        Extra keyword arguments for ``gradcheck.check_flow`` (e.g. the
+        root-finder's stated ``inverse_tol``), each with a reason in the case module.
+    """
+
+    name: str
+    make: Callable[[np.random.Generator], object]
+    dim: int
+    sample_x: Callable[[np.random.Generator, int], np.ndarray] | None = None
+    check_kwargs: dict = field(default_factory=dict)
+
+    def inputs(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.sample_x is not None:
+            return self.sample_x(rng, n)
+        return rng.standard_normal((n, self.dim))
+
+
+def all_cases() -> list[FlowCase]:
+    """Every ``CASES`` of every ``tests/cases_*.py`` module."""
+    cases: list[FlowCase] = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")):
+        module = importlib.import_module(path.stem)
+        cases.extend(module.CASES)
+    return cases
