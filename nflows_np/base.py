@@ -41,6 +41,10 @@ def as_generator(rng: RngLike) -> np.random.Generator:
     raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
 
 
+class NonFiniteError(ValueError):
+    """An array that should be finite holds NaN or inf (training uses it to detect divergence)."""
+
+
 def check_array(x: Any, dim: int, who: str, what: str = "input") -> np.ndarray:
     """Validate a batch ``x`` of shape (N, dim) and return it as float64.
 
@@ -60,7 +64,7 @@ def check_array(x: Any, dim: int, who: str, what: str = "input") -> np.ndarray:
     array = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{who}: {what} contains non-finite values, e.g. {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+        raise NonFiniteError(f"{who}: {what} contains non-finite values, e.g. {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     return array
 
 

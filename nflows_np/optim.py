@@ -1,0 +1,115 @@
+"""Optimisers that update a flow's ``params`` in place from its ``grads``.
+
+Both take any object with ``params`` and ``grads`` dicts (a layer or a
+FlowModel) and keep one state array per parameter, updated in place, so a
+step allocates nothing: a training step is a hot path.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+
+def _check_hyper(name: str, value: float, low: float = 0.0, inclusive: bool = False) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value < low or (value == low and not inclusive):
+        bound = ">=" if inclusive else ">"
+        raise ValueError(f"{name} must be finite and {bound} {low}, got {value!r}")
+    return value
+
+
+def grad_norm(grads: dict[str, np.ndarray]) -> float:
+    """The global Euclidean norm ‖(∂L/∂θ_1, …, ∂L/∂θ_P)‖₂ over every gradient array."""
+    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+
+
+def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale all gradients in place so their global norm is at most ``max_norm``.
+
+    Returns the norm before clipping (as ``torch.nn.utils.clip_grad_norm_`` does).
+    """
+    max_norm = _check_hyper("clip_grad_norm: max_norm", max_norm)
+    norm = grad_norm(grads)
+    if norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / norm
+    return norm
+
+
+class Optimizer(abc.ABC):
+    """Base class: holds the model's ``params`` and ``grads`` (the same arrays)."""
+
+    def __init__(self, model: Any, lr: float):
+        if not (hasattr(model, "params") and hasattr(model, "grads")):
+            raise TypeError(f"{type(self).__name__}: needs an object with params and grads, got {type(model).__name__}")
+        self.params: dict[str, np.ndarray] = model.params
+        self.grads: dict[str, np.ndarray] = model.grads
+        self.lr = _check_hyper(f"{type(self).__name__}: lr", lr)
+        self.steps = 0
+
+    @abc.abstractmethod
+    def step(self) -> None:
+        """Update every parameter in place from its gradient."""
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (heavy-ball) momentum.
+
+    v ← μ v + ∇θ;   θ ← θ − η v        (μ = 0: plain SGD).
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-2, momentum: float = 0.0):
+        super().__init__(model, lr)
+        self.momentum = _check_hyper("SGD: momentum", momentum, inclusive=True)
+        if self.momentum >= 1.0:
+            raise ValueError(f"SGD: momentum must be < 1, got {momentum!r}")
+        self.velocity = {k: np.zeros_like(p) for k, p in self.params.items()}
+
+    def step(self) -> None:
+        for key, param in self.params.items():
+            velocity = self.velocity[key]
+            velocity *= self.momentum
+            velocity += self.grads[key]
+            param -= self.lr * velocity
+        self.steps += 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015).
+
+    m ← β₁ m + (1 − β₁) g;   v ← β₂ v + (1 − β₂) g²;
+    θ ← θ − η m̂ / (√v̂ + ε),  with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(model, lr)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        for name, beta in (("beta1", self.beta1), ("beta2", self.beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Adam: {name} must be in [0, 1), got {beta!r}")
+        self.eps = _check_hyper("Adam: eps", eps)
+        self.m = {k: np.zeros_like(p) for k, p in self.params.items()}
+        self.v = {k: np.zeros_like(p) for k, p in self.params.items()}
+        self._scratch = {k: np.zeros_like(p) for k, p in self.params.items()}
+
+    def step(self) -> None:
+        self.steps += 1
+        # Fold both bias corrections into the step size: η √(1 − β₂ᵗ) / (1 − β₁ᵗ).
+        step_size = self.lr * np.sqrt(1.0 - self.beta2 ** self.steps) / (1.0 - self.beta1 ** self.steps)
+        eps_hat = self.eps * np.sqrt(1.0 - self.beta2 ** self.steps)
+        for key, param in self.params.items():
+            g, m, v, scratch = self.grads[key], self.m[key], self.v[key], self._scratch[key]
+            m *= self.beta1
+            np.multiply(g, 1.0 - self.beta1, out=scratch)
+            m += scratch
+            v *= self.beta2
+            np.multiply(g, g, out=scratch)
+            scratch *= 1.0 - self.beta2
+            v += scratch
+            np.sqrt(v, out=scratch)
+            scratch += eps_hat
+            np.divide(m, scratch, out=scratch)
+            scratch *= step_size
+            param -= scratch

@@ -1,0 +1,324 @@
+"""Training a flow: forward KL (maximum likelihood) and reverse KL.
+
+Forward KL, the MLE problem of the slides, trains through ``forward`` (x → z)::
+
+    KL(π‖p) = −E_π log p(x|θ) + const,  log p(x|θ) = log p_Z(f(x)) + log|det ∂f/∂x|.
+
+Reverse KL against an unnormalised target π̃ = Z·π trains through ``inverse``
+(z → x), with an annealing weight β on the target::
+
+    F_β(θ) = E_{p(z)} [log p(z) − log|det ∂g/∂z| − β log π̃(g(z))],
+    KL(p(x|θ)‖π) = F_1 + log Z ≥ 0.
+
+Both losses are minimised by hand-written gradients: the loss's derivative
+with respect to the layer outputs is fed to ``model.backward``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nflows_np import optim as optim_module
+from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array
+from nflows_np.io import load_params, save_params  # re-exported: nf.train.save_params / load_params
+
+__all__ = [
+    "History", "DivergenceWarning", "fit", "fit_mle", "fit_reverse_kl", "mle_step", "reverse_kl_step",
+    "test_nll", "free_energy", "log_z_iwae", "linear_beta", "save_params", "load_params",
+]
+
+
+class DivergenceWarning(UserWarning):
+    """Training met a non-finite loss or gradient, stopped, and kept the last good parameters."""
+
+
+@dataclass
+class History:
+    """What a training run measured.
+
+    ``loss[t]`` is the minibatch loss at step t (for reverse KL: F_β with that
+    step's β); ``eval_steps`` / ``eval`` hold the periodic evaluations (test NLL
+    for MLE; F, KL and the IWAE log Z estimate for reverse KL).
+    """
+
+    objective: str
+    loss: list[float] = field(default_factory=list)
+    beta: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval: dict[str, list[float]] = field(default_factory=dict)
+    diverged: bool = False
+    message: str = ""
+
+    def record(self, step: int, **values: float) -> None:
+        self.eval_steps.append(step)
+        for key, value in values.items():
+            self.eval.setdefault(key, []).append(float(value))
+
+    def last(self, key: str) -> float:
+        """The latest evaluation of ``key`` (e.g. ``"test_nll"``, ``"kl"``)."""
+        return self.eval[key][-1]
+
+    def to_dict(self) -> dict:
+        return {"objective": self.objective, "loss": self.loss, "beta": self.beta,
+                "eval_steps": self.eval_steps, "eval": self.eval,
+                "diverged": self.diverged, "message": self.message}
+
+
+# -- one step of each objective ---------------------------------------------------
+
+def mle_step(model: Any, x: np.ndarray) -> float:
+    """Loss −(1/N) Σ log p(x_n|θ); adds its gradient into ``model.grads``.
+
+    ∂L/∂z_n = −(1/N) ∇ log p_Z(z_n),   ∂L/∂log_det_n = −1/N.
+    """
+    n = x.shape[0]
+    z, log_det = model.forward(x)
+    loss = -(np.sum(model.base.log_prob(z)) + np.sum(log_det)) / n
+    model.backward(model.base.grad_log_prob(z) * (-1.0 / n), np.full(n, -1.0 / n))
+    return float(loss)
+
+
+def reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float = 1.0) -> float:
+    """Loss (1/N) Σ [log p(z_n) − log|det ∂g/∂z_n| − β log π̃(g(z_n))]; adds its gradient.
+
+    ∂L/∂x_n = −(β/N) ∇ log π̃(x_n),   ∂L/∂log_det_n = −1/N   (log p(z) has no θ).
+    """
+    n = z.shape[0]
+    x, log_det = model.inverse(z)
+    loss = (np.sum(model.base.log_prob(z)) - np.sum(log_det) - beta * np.sum(target.log_prob(x))) / n
+    model.backward(target.grad_log_prob(x) * (-beta / n), np.full(n, -1.0 / n))
+    return float(loss)
+
+
+# -- evaluation -------------------------------------------------------------------
+
+def test_nll(model: Any, x: Any, batch_size: int = 4096) -> float:
+    """Mean negative log-likelihood −(1/N) Σ log p(x_n|θ) in nats, in batches."""
+    x = check_array(x, model.dim, "test_nll", "x")
+    if x.shape[0] == 0:
+        raise ValueError("test_nll: x is empty")
+    total = sum(float(np.sum(model.log_prob(x[i:i + batch_size]))) for i in range(0, x.shape[0], batch_size))
+    return -total / x.shape[0]
+
+
+def _log_weights(model: Any, target: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    """log w = log π̃(x) − log p(x|θ) for x ~ p(x|θ)."""
+    x, log_q = model.sample_with_log_prob(n, rng)
+    return target.log_prob(x) - log_q
+
+
+def free_energy(model: Any, target: Any, n: int = 10_000, rng: RngLike = None) -> float:
+    """F = E_p(x|θ)[log p(x|θ) − log π̃(x)] by Monte Carlo; KL(p‖π) = F + log Z, and −F ≤ log Z (ELBO)."""
+    return float(-np.mean(_log_weights(model, target, n, as_generator(rng))))
+
+
+def log_z_iwae(model: Any, target: Any, n: int = 10_000, k: int = 100, rng: RngLike = None) -> float:
+    """Importance-weighted (IWAE) estimate of log Z: mean over groups of log (1/K) Σ_k w_k.
+
+    Each group is the bound L_K ≤ log Z (Burda et al. 2016), tighter as K grows;
+    ``n`` samples are split into n // K groups of K.
+    """
+    if k < 1 or n < k:
+        raise ValueError(f"log_z_iwae: need 1 <= k <= n, got k={k}, n={n}")
+    log_w = _log_weights(model, target, (n // k) * k, as_generator(rng)).reshape(-1, k)
+    peak = log_w.max(axis=1, keepdims=True)  # log-mean-exp, shifted so exp cannot overflow
+    return float(np.mean(peak[:, 0] + np.log(np.mean(np.exp(log_w - peak), axis=1))))
+
+
+def linear_beta(start: float = 0.01, end: float = 1.0, steps: int = 1000) -> Callable[[int], float]:
+    """β(t) rising linearly from ``start`` to ``end`` over ``steps`` steps, then constant."""
+    if steps < 0:
+        raise ValueError(f"linear_beta: steps must be >= 0, got {steps}")
+    return lambda t: end if steps == 0 or t >= steps else start + (end - start) * t / steps
+
+
+# -- the loop -----------------------------------------------------------------------
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _make_optimizer(model: Any, optimizer: Any, lr: float) -> optim_module.Optimizer:
+    if isinstance(optimizer, optim_module.Optimizer):
+        return optimizer
+    choices = {"adam": optim_module.Adam, "sgd": optim_module.SGD}
+    if optimizer not in choices:
+        raise ValueError(f"optimizer must be 'adam', 'sgd' or an Optimizer, got {optimizer!r}")
+    return choices[optimizer](model, lr=lr)
+
+
+def _progress_bar(steps: int, progress: bool | None, desc: str) -> Any:
+    if progress is None:
+        progress = sys.stderr.isatty() and steps >= 200
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, desc=desc, leave=False)
+
+
+def _finite_grads(grads: dict[str, np.ndarray]) -> bool:
+    return all(np.isfinite(g).all() for g in grads.values())
+
+
+def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict[str, float]] | None, *,
+        objective: str, steps: int, optimizer: Any = "adam", lr: float = 1e-3, clip_norm: float | None = None,
+        eval_every: int = 0, progress: bool | None = None,
+        beta: Callable[[int], float] | None = None) -> History:
+    """The loop shared by both objectives: zero_grad → step_fn(t) → check → clip → update.
+
+    ``step_fn(t)`` computes the step-t loss and adds its gradient into
+    ``model.grads``. On a non-finite loss or gradient, the parameters are
+    restored to those of the last finite step, a :class:`DivergenceWarning`
+    says so, and the history records ``diverged`` and the message.
+    """
+    steps = _check_positive_int("steps", steps)
+    opt = _make_optimizer(model, optimizer, lr)
+    history = History(objective)
+    last_good = {key: value.copy() for key, value in model.params.items()}
+    bar = _progress_bar(steps, progress, objective)
+    try:
+        for t in range(steps):
+            model.zero_grad()
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss = step_fn(t)
+            except NonFiniteError:  # a layer met NaN / inf from the one before it
+                loss = math.nan
+            if not (math.isfinite(loss) and _finite_grads(model.grads)):
+                for key, value in model.params.items():
+                    value[...] = last_good[key]
+                what = "loss" if not math.isfinite(loss) else "gradient"
+                history.diverged = True
+                history.message = (f"training diverged at step {t}: non-finite {what} ({loss}); "
+                                   f"stopped and kept the parameters of step {t - 1}"
+                                   + (" (the initial ones)" if t == 0 else "")
+                                   + ". Try a smaller learning rate or clip_norm.")
+                warnings.warn(history.message, DivergenceWarning, stacklevel=2)
+                break
+            history.loss.append(loss)
+            if beta is not None:
+                history.beta.append(float(beta(t)))
+            for key, value in model.params.items():
+                np.copyto(last_good[key], value)
+            if clip_norm is not None:
+                optim_module.clip_grad_norm(model.grads, clip_norm)
+            opt.step()
+            if evaluate is not None and eval_every and (t + 1) % eval_every == 0 and t + 1 < steps:
+                history.record(t + 1, **evaluate())
+            if bar is not None:
+                bar.update(1)
+                if t % 50 == 0:
+                    bar.set_postfix(loss=f"{loss:.4f}")
+    finally:
+        if bar is not None:
+            bar.close()
+    if evaluate is not None:
+        history.record(len(history.loss), **evaluate())
+    return history
+
+
+def _as_sampler(data: Any, dim: int) -> tuple[Callable[[int, np.random.Generator], np.ndarray], np.ndarray | None]:
+    """A minibatch sampler from an array (shuffled epochs) or a callable ``sampler(n, rng)``."""
+    if callable(data):
+        return data, None
+    array = check_array(data, dim, "fit_mle", "data")
+    if array.shape[0] == 0:
+        raise ValueError("fit_mle: data is empty")
+    order: list[np.ndarray] = []
+
+    def sample(n: int, rng: np.random.Generator) -> np.ndarray:
+        # Draw without replacement, epoch by epoch: every point is seen once per epoch.
+        chunks, needed = [], n
+        while needed > 0:
+            if not order or order[0].size == 0:
+                order[:] = [rng.permutation(array.shape[0])]
+            take, order[0] = order[0][:needed], order[0][needed:]
+            chunks.append(array[take])
+            needed -= take.size
+        return np.concatenate(chunks)
+
+    return sample, array
+
+
+def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
+            optimizer: Any = "adam", test_data: Any = None, eval_every: int = 0, clip_norm: float | None = None,
+            rng: RngLike = None, progress: bool | None = None) -> History:
+    """Fit ``model`` by maximum likelihood (forward KL) on an array or a sampler.
+
+    Parameters
+    ----------
+    data : (N, D) array, or callable ``sampler(n, rng) -> (n, D) array``
+        Training points (minibatches are drawn epoch by epoch), or a fresh
+        sample for every step (e.g. ``lambda n, rng: nf.datasets.sample("moons", n, rng)``).
+    test_data : (M, D) array, optional
+        Held-out points; the history records their NLL (``"test_nll"``) every
+        ``eval_every`` steps and at the end.
+    rng : None, int or Generator
+        The only source of randomness (minibatch order / fresh samples).
+
+    Returns
+    -------
+    History
+        ``history.loss`` (train NLL per step), ``history.eval["test_nll"]``.
+    """
+    batch_size = _check_positive_int("batch_size", batch_size)
+    rng = as_generator(rng)
+    sampler, _ = _as_sampler(data, model.dim)
+    evaluate = None
+    if test_data is not None:
+        test_data = check_array(test_data, model.dim, "fit_mle", "test_data")
+        evaluate = lambda: {"test_nll": test_nll(model, test_data)}  # noqa: E731
+
+    def step(t: int) -> float:
+        return mle_step(model, check_array(sampler(batch_size, rng), model.dim, "fit_mle", "minibatch"))
+
+    return fit(model, step, evaluate, objective="forward KL (MLE)", steps=steps, optimizer=optimizer, lr=lr,
+               clip_norm=clip_norm, eval_every=eval_every, progress=progress)
+
+
+def fit_reverse_kl(model: Any, target: Any, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
+                   optimizer: Any = "adam", beta: float | Callable[[int], float] = 1.0, eval_every: int = 0,
+                   eval_samples: int = 20_000, iwae_k: int = 100, clip_norm: float | None = None,
+                   rng: RngLike = None, progress: bool | None = None) -> History:
+    """Fit ``model`` to an unnormalised target π̃ by reverse KL, through ``inverse``.
+
+    Parameters
+    ----------
+    target : object with ``log_prob(x)`` (= log π̃, unnormalised), ``grad_log_prob(x)``
+        and ``log_z`` (float or None), e.g. ``nf.targets.get("U1")``.
+    beta : float or callable(step) -> float
+        Annealing weight on log π̃, e.g. ``linear_beta(0.01, 1.0, steps // 2)``.
+
+    Returns
+    -------
+    History
+        ``history.loss`` (F_β per step); evaluations ``"free_energy"`` (F at
+        β = 1), ``"log_z_iwae"`` (the IWAE estimate, a lower bound on log Z),
+        and ``"kl"`` = F + log Z where the target knows log Z.
+    """
+    batch_size = _check_positive_int("batch_size", batch_size)
+    rng = as_generator(rng)
+    eval_rng = as_generator(int(rng.integers(2**63)))
+    beta_fn = beta if callable(beta) else (lambda t, b=float(beta): b)
+
+    def evaluate() -> dict[str, float]:
+        f = free_energy(model, target, eval_samples, eval_rng)
+        values = {"free_energy": f, "log_z_iwae": log_z_iwae(model, target, eval_samples, iwae_k, eval_rng)}
+        if getattr(target, "log_z", None) is not None:
+            values["kl"] = f + target.log_z
+        return values
+
+    def step(t: int) -> float:
+        return reverse_kl_step(model, target, model.base.sample(batch_size, rng), beta_fn(t))
+
+    return fit(model, step, evaluate, objective="reverse KL", steps=steps, optimizer=optimizer, lr=lr,
+               clip_norm=clip_norm, eval_every=eval_every, progress=progress, beta=beta_fn)
