@@ -3,7 +3,7 @@
 Directions follow the lecture: ``forward`` is f (data x → latent z), ``inverse``
 is g = f⁻¹ (z → x). See ``DESIGN.md`` for the contract every layer honours.
 """
-from nflows_np import gradcheck, io, optim, train
+from nflows_np import gradcheck, io, optim, targets, train
 from nflows_np.base import Flow
 from nflows_np.distributions import StandardNormal
 from nflows_np.elementwise import ElementwiseAffine
@@ -13,5 +13,5 @@ from nflows_np.permutation import Permutation, Reverse
 __all__ = [
     "Flow", "FlowModel", "StandardNormal",
     "ElementwiseAffine", "Permutation", "Reverse",
-    "gradcheck", "io", "optim", "train",
+    "gradcheck", "io", "optim", "targets", "train",
 ]
