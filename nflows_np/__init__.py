@@ -3,15 +3,21 @@
 Directions follow the lecture: ``forward`` is f (data x → latent z), ``inverse``
 is g = f⁻¹ (z → x). See ``DESIGN.md`` for the contract every layer honours.
 """
-from nflows_np import gradcheck, io, optim, targets, train
+from nflows_np import gradcheck, io, linalg, optim, targets, train
+from nflows_np.actnorm import ActNorm
 from nflows_np.base import Flow
 from nflows_np.distributions import StandardNormal
 from nflows_np.elementwise import ElementwiseAffine
+from nflows_np.linear import Linear, LULinear, QRLinear
 from nflows_np.model import FlowModel
 from nflows_np.permutation import Permutation, Reverse
+from nflows_np.planar import Planar
+from nflows_np.radial import Radial
+from nflows_np.sylvester import Sylvester
 
 __all__ = [
     "Flow", "FlowModel", "StandardNormal",
-    "ElementwiseAffine", "Permutation", "Reverse",
-    "gradcheck", "io", "optim", "targets", "train",
+    "ElementwiseAffine", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
+    "Planar", "Radial", "Sylvester",
+    "gradcheck", "io", "linalg", "optim", "targets", "train",
 ]
