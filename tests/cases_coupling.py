@@ -1,0 +1,36 @@
+"""Contract cases: NICE / RealNVP coupling and the MAF layer, at random parameters.
+
+Parameters are N(0, 0.3²) draws (``randomize_params(…, scale=0.3)``): far from
+the identity initialisation (every weight non-zero, log-scales of order 0.3–1),
+yet well-conditioned, so finite differences of the contract test stay accurate.
+Hidden widths (8, 8) keep the finite-difference checks fast.
+"""
+from flow_cases import FlowCase
+
+from nflows_np.autoregressive import MaskedAutoregressive
+from nflows_np.coupling import AdditiveCoupling, AffineCoupling
+from nflows_np.gradcheck import randomize_params
+
+SCALE = 0.3
+HIDDEN = (8, 8)
+MASKS = {"D2-mask10": [1, 0], "D2-mask01": [0, 1], "D5-mask10110": [1, 0, 1, 1, 0]}
+
+
+def _coupling(cls, mask):
+    return lambda rng: randomize_params(cls(mask, hidden=HIDDEN, rng=rng), rng, scale=SCALE)
+
+
+def _maf(dim, order=None):
+    return lambda rng: randomize_params(MaskedAutoregressive(dim, hidden=HIDDEN, rng=rng, order=order), rng,
+                                        scale=SCALE)
+
+
+CASES = [
+    FlowCase(f"{cls.__name__}-{label}", _coupling(cls, mask), len(mask))
+    for cls in (AdditiveCoupling, AffineCoupling) for label, mask in MASKS.items()
+] + [
+    FlowCase("MaskedAutoregressive-D1", _maf(1), 1),
+    FlowCase("MaskedAutoregressive-D2", _maf(2), 2),
+    FlowCase("MaskedAutoregressive-D4", _maf(4), 4),
+    FlowCase("MaskedAutoregressive-D4-order2031", _maf(4, order=[2, 0, 3, 1]), 4),
+]
