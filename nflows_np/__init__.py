@@ -3,9 +3,11 @@
 Directions follow the lecture: ``forward`` is f (data x → latent z), ``inverse``
 is g = f⁻¹ (z → x). See ``DESIGN.md`` for the contract every layer honours.
 """
-from nflows_np import gradcheck, io, linalg, optim, targets, train
+from nflows_np import datasets, gradcheck, io, linalg, lvm, optim, targets, train
 from nflows_np.actnorm import ActNorm
+from nflows_np.autoregressive import MaskedAutoregressive
 from nflows_np.base import Flow
+from nflows_np.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.distributions import StandardNormal
 from nflows_np.elementwise import ElementwiseAffine
 from nflows_np.linear import Linear, LULinear, QRLinear
@@ -18,6 +20,6 @@ from nflows_np.sylvester import Sylvester
 __all__ = [
     "Flow", "FlowModel", "StandardNormal",
     "ElementwiseAffine", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
-    "Planar", "Radial", "Sylvester",
-    "gradcheck", "io", "linalg", "optim", "targets", "train",
+    "AdditiveCoupling", "AffineCoupling", "MaskedAutoregressive", "Planar", "Radial", "Sylvester",
+    "datasets", "gradcheck", "io", "linalg", "lvm", "optim", "targets", "train",
 ]

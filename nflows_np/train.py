@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array
@@ -172,19 +173,24 @@ def _finite_grads(grads: dict[str, np.ndarray]) -> bool:
 def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict[str, float]] | None, *,
         objective: str, steps: int, optimizer: Any = "adam", lr: float = 1e-3, clip_norm: float | None = None,
         eval_every: int = 0, progress: bool | None = None,
-        beta: Callable[[int], float] | None = None) -> History:
+        beta: Callable[[int], float] | None = None, blas_threads: int | None = 1) -> History:
     """The loop shared by both objectives: zero_grad → step_fn(t) → check → clip → update.
 
     ``step_fn(t)`` computes the step-t loss and adds its gradient into
     ``model.grads``. On a non-finite loss or gradient, the parameters are
     restored to those of the last finite step, a :class:`DivergenceWarning`
     says so, and the history records ``diverged`` and the message.
+
+    ``blas_threads`` caps BLAS threads during the loop (None: leave as is). The
+    default 1 is measured to be faster for these small matrix products, and
+    much faster on a busy machine (``benchmarks/speed.py``).
     """
     steps = _check_positive_int("steps", steps)
     opt = _make_optimizer(model, optimizer, lr)
     history = History(objective)
     last_good = {key: value.copy() for key, value in model.params.items()}
     bar = _progress_bar(steps, progress, objective)
+    limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else None
     try:
         for t in range(steps):
             model.zero_grad()
@@ -221,6 +227,8 @@ def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict
     finally:
         if bar is not None:
             bar.close()
+        if limits is not None:
+            limits.restore_original_limits()
     if evaluate is not None:
         history.record(len(history.loss), **evaluate())
     return history
