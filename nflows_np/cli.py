@@ -13,16 +13,27 @@ import sys
 
 # Modules that contribute sub-commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
+    "nflows_np.commands",
     "nflows_np.grading.cli",
 )
+
+# What ``python -m nflows_np`` runs with no command (options like ``--out DIR`` go to it).
+DEFAULT_COMMAND = "demo"
 
 
 class UsageError(Exception):
     """A bad command-line argument: printed as one line, exit status 2."""
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, exit status 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m nflows_np",
         description="Normalizing flows in NumPy with hand-written gradients.",
     )
@@ -34,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = [DEFAULT_COMMAND, *argv]
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

@@ -29,6 +29,9 @@ def save_params(model: Any, path: str | os.PathLike, spec: dict | None = None) -
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

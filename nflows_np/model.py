@@ -48,6 +48,7 @@ class FlowModel(Flow):
             raise ValueError(f"FlowModel: layers have different dims {[layer.dim for layer in layers]}")
         super().__init__(dims.pop())
         self.layers = layers
+        self.spec: dict | None = None  # how to rebuild it, set by nflows_np.models builders
         self.base = StandardNormal(self.dim) if base is None else base
         if getattr(self.base, "dim", self.dim) != self.dim:
             raise ValueError(f"FlowModel: base has dim {self.base.dim}, layers have dim {self.dim}")

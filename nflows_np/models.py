@@ -1,0 +1,245 @@
+"""Named flow architectures, each rebuildable from a JSON-able spec.
+
+Every builder returns a :class:`~nflows_np.model.FlowModel` with an extra
+attribute ``spec``: the builder's name, arguments and seed, e.g.
+``{"flow": "realnvp", "dim": 2, "num_layers": 8, "hidden": [64, 64], "seed": 0}``,
+so that ``build(model.spec)`` gives the same model as it was built (same
+architecture, same initial parameters). A trained model is saved with
+:func:`save` (parameters + spec, via :func:`nflows_np.io.save_params`) and
+rebuilt with :func:`load`.
+
+=========  ===============================================================
+name       layers, in the order f applies them (x → z)
+=========  ===============================================================
+realnvp    AffineCoupling, masks alternating [1,0,…] / [0,1,…]
+nice       AdditiveCoupling (alternating masks), then one ElementwiseAffine
+           (NICE's diagonal scaling)
+maf        MaskedAutoregressive, with a Reverse between consecutive ones
+glow       (ActNorm → LULinear → AffineCoupling), repeated
+planar     Planar × K          (closed form in the generative direction g)
+radial     Radial × K
+sylvester  Sylvester(m, variant) × K
+=========  ===============================================================
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nflows_np.actnorm import ActNorm
+from nflows_np.autoregressive import MaskedAutoregressive
+from nflows_np.base import RngLike, as_generator
+from nflows_np.coupling import AdditiveCoupling, AffineCoupling
+from nflows_np.elementwise import ElementwiseAffine
+from nflows_np.io import load_params, read_checkpoint, save_params
+from nflows_np.linear import LULinear
+from nflows_np.model import FlowModel
+from nflows_np.permutation import Reverse
+from nflows_np.planar import Planar
+from nflows_np.radial import Radial
+from nflows_np.sylvester import Sylvester
+
+__all__ = [
+    "BUILDERS",
+    "NAMES",
+    "RUN_KEYS",
+    "build",
+    "glow",
+    "load",
+    "maf",
+    "nice",
+    "planar",
+    "radial",
+    "realnvp",
+    "save",
+    "sylvester",
+]
+
+# Keys a saved spec may carry beside the architecture (what the model was trained on);
+# ``build`` ignores them.
+RUN_KEYS = ("data", "target")
+
+BUILDERS: dict[str, Callable[..., FlowModel]] = {}
+
+
+def _json_value(value: Any) -> Any:
+    """Tuples as lists, numpy scalars as Python numbers: what ``json`` writes and reads back."""
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _seed(rng: RngLike) -> int:
+    """An int seed: ``rng`` itself if it is one, else drawn from it (None: from fresh OS entropy)."""
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng: an int seed must be non-negative, got {rng}")
+        return int(rng)
+    return int(as_generator(rng).integers(2**63))
+
+
+def _builder(function: Callable[..., FlowModel]) -> Callable[..., FlowModel]:
+    """Register ``function`` under its name; the model it returns gets ``spec`` = its arguments and seed.
+
+    The seed is part of the spec because some layers keep fixed, non-trained
+    state drawn at construction (LULinear's permutation P and the signs of its
+    diagonal), which ``io.save_params`` does not store: rebuilding from the
+    same seed restores it.
+    """
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def build_with_spec(*args: Any, **kwargs: Any) -> FlowModel:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        seed = _seed(arguments.pop("rng"))
+        for key in ("dim", "num_layers"):
+            value = arguments[key]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{function.__name__}: {key} must be a positive integer, got {value!r}")
+        model = function(**arguments, rng=np.random.default_rng(seed))
+        model.spec = {"flow": function.__name__, **{key: _json_value(v) for key, v in arguments.items()}, "seed": seed}
+        return model
+
+    BUILDERS[function.__name__] = build_with_spec
+    return build_with_spec
+
+
+def _masks(dim: int, count: int) -> list[np.ndarray]:
+    """Alternating binary masks [1,0,1,…], [0,1,0,…], … (1 = the conditioning part)."""
+    return [((np.arange(dim) + k) % 2 == 0).astype(int) for k in range(count)]
+
+
+@_builder
+def realnvp(dim: int = 2, num_layers: int = 8, hidden: Sequence[int] = (64, 64), rng: RngLike = None) -> FlowModel:
+    """RealNVP: affine couplings with alternating masks; starts as the identity."""
+    return FlowModel([AffineCoupling(mask, tuple(hidden), rng) for mask in _masks(dim, num_layers)])
+
+
+@_builder
+def nice(dim: int = 2, num_layers: int = 4, hidden: Sequence[int] = (64, 64), rng: RngLike = None) -> FlowModel:
+    """NICE: additive couplings with alternating masks, then a diagonal scaling.
+
+    The couplings are volume-preserving (log-det 0); the final ElementwiseAffine
+    z = h ⊙ exp(s) + t carries all of log|det ∂f/∂x| = Σ_i s_i, as in NICE.
+    """
+    couplings: list[Any] = [AdditiveCoupling(mask, tuple(hidden), rng) for mask in _masks(dim, num_layers)]
+    return FlowModel(couplings + [ElementwiseAffine(dim)])
+
+
+@_builder
+def maf(dim: int = 2, num_layers: int = 5, hidden: Sequence[int] = (64, 64), rng: RngLike = None) -> FlowModel:
+    """MAF: masked autoregressive layers with a Reverse between consecutive ones."""
+    layers: list[Any] = []
+    for k in range(num_layers):
+        layers += ([Reverse(dim)] if k else []) + [MaskedAutoregressive(dim, tuple(hidden), rng)]
+    return FlowModel(layers)
+
+
+@_builder
+def glow(dim: int = 2, num_layers: int = 4, hidden: Sequence[int] = (64, 64), data_init: bool = True,
+         rng: RngLike = None) -> FlowModel:
+    """Glow: steps of ActNorm → LULinear → AffineCoupling (alternating masks).
+
+    ``data_init=True``: each ActNorm sets itself from its first ``forward``
+    batch (maximum likelihood). Use ``data_init=False`` (ActNorm starts at the
+    identity) for reverse KL, which never calls ``forward``, and to rebuild a
+    trained model whose parameters are then loaded (:func:`save` records it so).
+    """
+    layers: list[Any] = []
+    for mask in _masks(dim, num_layers):
+        layers += [ActNorm(dim, data_init=bool(data_init)), LULinear(dim, rng), AffineCoupling(mask, tuple(hidden), rng)]
+    return FlowModel(layers)
+
+
+@_builder
+def planar(dim: int = 2, num_layers: int = 16, rng: RngLike = None) -> FlowModel:
+    """Planar flows x = z + û h(wᵀz + b) (Rezende & Mohamed 2015), K = num_layers of them."""
+    return FlowModel([Planar(dim, rng) for _ in range(num_layers)])
+
+
+@_builder
+def radial(dim: int = 2, num_layers: int = 16, rng: RngLike = None) -> FlowModel:
+    """Radial flows x = z + β h(α, r)(z − z₀), K = num_layers of them."""
+    return FlowModel([Radial(dim, rng) for _ in range(num_layers)])
+
+
+@_builder
+def sylvester(dim: int = 2, num_layers: int = 8, m: int | None = None, variant: str = "householder",
+              rng: RngLike = None) -> FlowModel:
+    """Sylvester flows x = z + Q R h(R̃ Qᵀ z + b) of the given variant, K = num_layers of them."""
+    return FlowModel([Sylvester(dim, m, variant, rng) for _ in range(num_layers)])
+
+
+NAMES: tuple[str, ...] = tuple(BUILDERS)
+
+
+def build(spec: dict) -> FlowModel:
+    """The model a spec describes: ``BUILDERS[spec["flow"]](**arguments, rng=spec["seed"])``.
+
+    With the spec's ``seed`` the model is the same one, initial parameters and
+    fixed state included; without it, it is freshly initialised. Keys in
+    ``RUN_KEYS`` (what the model was trained on) are ignored.
+
+    Raises
+    ------
+    TypeError
+        ``spec`` is not a dict.
+    ValueError
+        ``spec`` names no known flow, or has arguments the builder does not
+        take (the message names them).
+    """
+    if not isinstance(spec, dict):
+        raise TypeError(f"build: spec must be a dict, got {type(spec).__name__}")
+    arguments = {key: value for key, value in spec.items() if key not in RUN_KEYS}
+    name = arguments.pop("flow", None)
+    if name not in BUILDERS:
+        raise ValueError(f"build: spec names unknown flow {name!r}; known flows: {', '.join(NAMES)}")
+    seed = arguments.pop("seed", None)
+    accepted = set(inspect.signature(BUILDERS[name]).parameters) - {"rng"}
+    unknown = sorted(set(arguments) - accepted)
+    if unknown:
+        raise ValueError(f"build: {name} takes {sorted(accepted | {'seed'})}, the spec also has {unknown}")
+    return BUILDERS[name](**arguments, rng=seed)
+
+
+def save(model: FlowModel, path: str | os.PathLike, **run: str) -> dict:
+    """Save a built model's parameters and spec (plus ``run`` keys, e.g. ``data="moons"``) to ``path``.
+
+    Data-dependent initialisation is switched off in the stored spec
+    (``data_init=False``): the stored parameters replace it, and an ActNorm
+    that re-initialised on its first batch would overwrite them. Returns the
+    stored spec.
+    """
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(f"save: run keys must be among {RUN_KEYS}, got {unknown}")
+    spec = {**model.spec, **run}
+    if "data_init" in spec:
+        spec["data_init"] = False
+    save_params(model, path, spec)
+    return spec
+
+
+def load(path: str | os.PathLike) -> tuple[FlowModel, dict]:
+    """Rebuild the model stored by :func:`save` and load its parameters: ``(model, spec)``.
+
+    Raises
+    ------
+    ValueError
+        The file holds no spec, or a spec or parameters that do not match.
+    OSError
+        The file cannot be read (missing, not an npz).
+    """
+    _, spec = read_checkpoint(path)
+    if spec is None:
+        raise ValueError(f"{path} holds parameters but no spec: it was not saved by nflows_np.models.save")
+    model = build(spec)
+    load_params(model, path)
+    return model, spec
