@@ -51,18 +51,23 @@ def check_array(x: Any, dim: int, who: str, what: str = "input") -> np.ndarray:
     Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong
     shape or non-finite values, naming ``who`` (the layer) in the message.
     """
-    try:
-        array = np.asarray(x)
-    except Exception as err:  # ragged lists and the like
-        raise TypeError(f"{who}: {what} must be a numeric array, could not convert ({err})") from None
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(f"{who}: {what} must be a real numeric array, got dtype {array.dtype}")
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        array = x  # the common case, inside a FlowModel: skip the dtype inspection
+    else:
+        try:
+            array = np.asarray(x)
+        except Exception as err:  # ragged lists and the like
+            raise TypeError(f"{who}: {what} must be a numeric array, could not convert ({err})") from None
+        if array.dtype == bool or array.dtype.kind not in "iuf":
+            raise TypeError(f"{who}: {what} must be a real numeric array, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"{who}: {what} must have shape (N, {dim}), got shape {array.shape}")
     if array.shape[1] != dim:
         raise ValueError(f"{who}: {what} must have shape (N, {dim}), got shape {array.shape} (D = {array.shape[1]})")
     array = array.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
+    # One reduction is cheaper than isfinite + all; a NaN or inf anywhere makes the sum
+    # non-finite (so can an overflowing sum of huge finite values: then look closer).
+    if not np.isfinite(np.sum(array)) and not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))[0]
         raise NonFiniteError(f"{who}: {what} contains non-finite values, e.g. {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     return array

@@ -92,8 +92,12 @@ def reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float = 1.0) -
     """
     n = z.shape[0]
     x, log_det = model.inverse(z)
-    loss = (np.sum(model.base.log_prob(z)) - np.sum(log_det) - beta * np.sum(target.log_prob(x))) / n
-    model.backward(target.grad_log_prob(x) * (-beta / n), np.full(n, -1.0 / n))
+    if hasattr(target, "log_prob_and_grad"):  # one pass through the energy instead of two
+        log_target, grad_log_target = target.log_prob_and_grad(x)
+    else:
+        log_target, grad_log_target = target.log_prob(x), target.grad_log_prob(x)
+    loss = (np.sum(model.base.log_prob(z)) - np.sum(log_det) - beta * np.sum(log_target)) / n
+    model.backward(grad_log_target * (-beta / n), np.full(n, -1.0 / n))
     return float(loss)
 
 
