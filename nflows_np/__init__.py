@@ -9,7 +9,7 @@ from nflows_np.actnorm import ActNorm
 from nflows_np.autoregressive import MaskedAutoregressive
 from nflows_np.base import Flow
 from nflows_np.coupling import AdditiveCoupling, AffineCoupling
-from nflows_np.distributions import StandardNormal
+from nflows_np.distributions import StandardNormal, Uniform
 from nflows_np.elementwise import ElementwiseAffine
 from nflows_np.linear import Linear, LULinear, QRLinear
 from nflows_np.model import FlowModel
@@ -19,7 +19,7 @@ from nflows_np.radial import Radial
 from nflows_np.sylvester import Sylvester
 
 __all__ = [
-    "Flow", "FlowModel", "StandardNormal",
+    "Flow", "FlowModel", "StandardNormal", "Uniform",
     "ElementwiseAffine", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
     "AdditiveCoupling", "AffineCoupling", "MaskedAutoregressive", "Planar", "Radial", "Sylvester",
     "datasets", "gradcheck", "io", "linalg", "lvm", "models", "optim", "plotting", "targets", "train",

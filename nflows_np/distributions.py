@@ -41,3 +41,38 @@ class StandardNormal:
 
     def __repr__(self) -> str:
         return f"StandardNormal(dim={self.dim})"
+
+
+class Uniform:
+    """The uniform base density on the box [low, high]^D.
+
+    log p(z) = −D log(high − low) inside the box, −∞ outside;
+    ∇_z log p(z) = 0 inside (undefined outside: returned as 0 there too).
+    Rezende & Mohamed (2015, Figure 1) push it through planar flows. Cost: O(N·D).
+    """
+
+    def __init__(self, dim: int, low: float = -1.0, high: float = 1.0):
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"Uniform: dim must be a positive integer, got {dim!r}")
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"Uniform: need finite low < high, got low={low!r}, high={high!r}")
+        self.dim, self.low, self.high = int(dim), float(low), float(high)
+
+    def log_prob(self, z: Any) -> np.ndarray:
+        """−D log(high − low) inside the box, −∞ outside, shape (N,)."""
+        z = check_array(z, self.dim, "Uniform", "z")
+        inside = np.all((z >= self.low) & (z <= self.high), axis=1)
+        return np.where(inside, -self.dim * np.log(self.high - self.low), -np.inf)
+
+    def grad_log_prob(self, z: Any) -> np.ndarray:
+        """0 everywhere (the density is flat on its support), shape (N, D)."""
+        return np.zeros_like(check_array(z, self.dim, "Uniform", "z"))
+
+    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
+        """n draws, shape (n, D)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"Uniform.sample: n must be a non-negative integer, got {n!r}")
+        return as_generator(rng).uniform(self.low, self.high, (int(n), self.dim))
+
+    def __repr__(self) -> str:
+        return f"Uniform(dim={self.dim}, low={self.low}, high={self.high})"

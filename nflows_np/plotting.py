@@ -354,21 +354,24 @@ def plot_flow_steps(model: Any, n: int = 1000, rng: RngLike = None, axes: Sequen
     return axes
 
 
-def plot_latent(model: Any, x: Any, ax: Axes | None = None, title: str = "data in latent space, z = f(x)") -> LatentPlot:
+def plot_latent(model: Any, x: Any, ax: Axes | None = None, title: str = "data in latent space, z = f(x)",
+                bounds: Any = None) -> LatentPlot:
     """Data mapped to latent space, z = f(x), over the contours of N(0, I) at radii 1, 2, 3.
 
     If the flow fits, the points look standard normal: about 39 %, 86 % and
     99 % of them inside the three circles (P(‖z‖ ≤ r) = 1 − exp(−r²/2) in 2-D).
+    ``bounds`` ((xmin, xmax), (ymin, ymax)) defaults to [−4, 4]².
     """
     _check_planar(model, "plot_latent")
+    bounds = DEFAULT_BOUNDS if bounds is None else bounds
     z = model.forward(x)[0]
     ax = _axes_or_new(ax)
     scatter = _scatter(ax, z)
-    xx, yy, density = density_grid(StandardNormal(2).log_prob, DEFAULT_BOUNDS, 200)
+    xx, yy, density = density_grid(StandardNormal(2).log_prob, bounds, 200)
     levels = np.exp(-0.5 * np.array([3.0, 2.0, 1.0]) ** 2) / (2.0 * np.pi)  # N(0, I) at ‖z‖ = 3, 2, 1
     contours = ax.contour(xx, yy, density, levels=levels, colors="k", linewidths=0.8)
     ax.set_title(title)
-    _square(ax, DEFAULT_BOUNDS)
+    _square(ax, bounds)
     return LatentPlot(ax, z, scatter, contours)
 
 
