@@ -8,9 +8,21 @@ from nflows_np.gradcheck import jacobian, randomize_params
 
 
 def random_model(rng, dim=2):
-    """A composition of every layer family available, at random parameters."""
-    layers = [randomize_params(nf.ElementwiseAffine(dim), rng, 0.3), nf.Reverse(dim),
-              randomize_params(nf.ElementwiseAffine(dim), rng, 0.3)]
+    """A composition of one layer of every family, at random parameters."""
+    mask = np.arange(dim) % 2
+    layers = [
+        randomize_params(nf.ElementwiseAffine(dim), rng, 0.3),
+        randomize_params(nf.AffineCoupling(mask, hidden=(8, 8), rng=rng), rng, 0.3),
+        nf.Reverse(dim),
+        randomize_params(nf.AdditiveCoupling(mask, hidden=(8, 8), rng=rng), rng, 0.3),
+        nf.LULinear(dim, rng=rng),
+        randomize_params(nf.MaskedAutoregressive(dim, hidden=(8, 8), rng=rng), rng, 0.3),
+        nf.QRLinear(dim, rng=rng),
+        nf.Planar(dim, rng=rng),
+        nf.Radial(dim, rng=rng),
+        nf.Sylvester(dim, rng=rng),
+        nf.Linear(dim, rng=rng),
+    ]
     return nf.FlowModel(layers)
 
 
@@ -19,6 +31,7 @@ def test_composition_theorem():
     rng = np.random.default_rng(0)
     model = random_model(rng, dim=3)
     x = rng.standard_normal((7, 3))
+    assert len(model) == 11
     _, log_det = model.forward(x)
     product = np.broadcast_to(np.eye(3), (7, 3, 3)).copy()
     h = x
@@ -65,11 +78,12 @@ def test_temperature_scales_the_base_samples():
 
 def test_flat_params_are_views_of_the_layers():
     model = random_model(np.random.default_rng(0))
-    assert set(model.params) == {"0.s", "0.t", "2.s", "2.t"}
-    assert model.params["2.t"] is model.layers[2].params["t"]
+    assert {"0.s", "0.t", "1.net.W1", "7.u", "7.w", "7.b"} <= set(model.params)
+    assert len(model.params) == sum(len(layer.params) for layer in model.layers)
+    assert model.params["1.net.W1"] is model.layers[1].params["net.W1"]
     assert model.grads["0.s"] is model.layers[0].grads["s"]
-    model.params["2.t"][0] = 42.0
-    assert model.layers[2].params["t"][0] == 42.0
+    model.params["7.u"][0] = 42.0
+    assert model.layers[7].params["u"][0] == 42.0
 
 
 def test_nested_models_flatten_keys():
