@@ -1,0 +1,212 @@
+"""The ``assign`` and ``grade`` commands of ``python -m nflows_np``.
+
+``assign SOURCE -o DEST``
+    Write the student version of a solution file (see :mod:`.markers`).
+``grade SUBMISSION --assignment NAME [--json PATH] [--seed N] [--sandbox-user NAME] [--python PATH]``
+    Grade a submission; ``grade --list`` prints the assignment names.
+    ``--python`` is the interpreter the child processes run (default: the
+    grader's own); with ``--sandbox-user`` it must be one that user can run,
+    with numpy (e.g. ``/usr/bin/python3`` with Debian's ``python3-numpy``).
+
+``grade`` always writes ``--json PATH`` when given -- also when the submission
+cannot be read, the arguments are wrong, or the grader itself fails (then with
+score 0 and the error in ``output``).  Exit status: 0 graded (whatever the
+score), 1 the grader failed, 2 bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import traceback
+
+from nflows_np.cli import UsageError
+from nflows_np.grading import assignments
+from nflows_np.grading.cases import Assignment
+from nflows_np.grading.markers import MarkerError, assign_file
+from nflows_np.grading.report import format_text, gradescope_dict, write_json_atomic
+from nflows_np.grading.runner import GradeResult, failed_result, grade_submission
+from nflows_np.grading.submission import SUFFIXES
+
+
+class GraderInterrupted(BaseException):
+    """SIGTERM / SIGHUP / SIGINT during grading: stop, clean up, still write the JSON."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``assign`` and ``grade`` sub-commands."""
+    assign = subparsers.add_parser(
+        "assign", help="write the student version of a solution file",
+        description="Replace each '# BEGIN SOLUTION' ... '# END SOLUTION' region by "
+                    "'raise NotImplementedError(...)' and drop '# BEGIN HIDDEN TESTS' ... "
+                    "'# END HIDDEN TESTS' blocks (.py or .ipynb).")
+    assign.add_argument("source", help="solution file (.py or .ipynb)")
+    assign.add_argument("-o", "--output", dest="dest", help="student file to write")
+    assign.set_defaults(func=run_assign)
+
+    grade = subparsers.add_parser(
+        "grade", help="grade a submission in a sandbox",
+        description="Grade a .py or .ipynb submission; each case runs in a fresh, "
+                    "limited child process and is compared with the grader's reference.")
+    grade.add_argument("submission", nargs="?", help="the submitted .py or .ipynb file")
+    grade.add_argument("--assignment", help="assignment name (see --list)")
+    grade.add_argument("--list", action="store_true", help="print the assignment names and exit")
+    grade.add_argument("--json", metavar="PATH", help="write Gradescope's results.json here")
+    grade.add_argument("--seed", help="seed of the case inputs (default: a secret random one)")
+    grade.add_argument("--sandbox-user", metavar="NAME",
+                       help="run the submission as this (dedicated) user; needs root")
+    grade.add_argument("--python", metavar="PATH",
+                       help="interpreter (with numpy) that runs the submission "
+                            "(default: the grader's own, %(default)s)", default=sys.executable)
+    grade.add_argument("--timeout", help="cap on each case's time limit, in seconds")
+    grade.add_argument("--budget", help="time limit for the whole run, in seconds")
+    grade.set_defaults(func=run_grade)
+
+
+def run_assign(args: argparse.Namespace) -> int:
+    """``assign``: write the student version; bad markers are a one-line error."""
+    if not args.dest:
+        raise UsageError("assign: give the output file with -o DEST")
+    if not os.path.isfile(args.source):
+        raise UsageError(f"assign: no such file: {args.source}")
+    try:
+        assign_file(args.source, args.dest)
+    except (MarkerError, ValueError) as exc:
+        raise UsageError(f"assign: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"assign: {exc}") from None
+    print(f"wrote {args.dest}")
+    return 0
+
+
+def _number(text: str | None, name: str, kind: type) -> float | int | None:
+    if text is None:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise UsageError(f"grade: {name} must be a number, not {text!r}") from None
+    if value < 0 or (kind is float and value == 0):
+        raise UsageError(f"grade: {name} must be positive, not {text!r}")
+    return value
+
+
+def _check_python(python: str, name: str | None) -> None:
+    """The child interpreter must exist and import numpy -- as the sandbox user, if any."""
+    if not os.path.isfile(python) or not os.access(python, os.X_OK):
+        raise UsageError(f"grade: --python {python} is not an executable file")
+    if name is None:
+        if python == sys.executable:
+            return  # the grader's own interpreter: it is running, and it has numpy
+        entry = None
+    else:
+        if os.geteuid() != 0:
+            raise UsageError("grade: --sandbox-user needs the grader to run as root")
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise UsageError(f"grade: no such user: {name}") from None
+        if entry.pw_uid == 0:
+            raise UsageError("grade: --sandbox-user must not be root")
+    # The child interpreter must be usable by that user (a Python under /root is not).
+    who = {} if entry is None else {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    try:
+        probe = subprocess.run([python, "-I", "-c", "import numpy"], capture_output=True, cwd="/",
+                               env={"PATH": "/usr/bin:/bin"}, timeout=60, **who)
+        usable = probe.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        usable = False
+    if not usable:
+        by = f"user {name}" if name is not None else "the grader"
+        hint = ("; install Python where that user can read it and pass it with --python "
+                "(e.g. apt-get install python3-numpy, then --python /usr/bin/python3)" if name else "")
+        raise UsageError(f"grade: {by} cannot run {python} with numpy{hint}")
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise GraderInterrupted(signal.Signals(signum).name)
+
+
+def _write(path: str | None, result: GradeResult) -> bool:
+    """Write ``results.json``; on failure try a minimal report, then say so on stderr."""
+    if path is None:
+        return True
+    try:
+        write_json_atomic(path, gradescope_dict(result))
+        return True
+    except Exception as exc:  # noqa: BLE001 - last resort: a minimal valid file
+        error = exc
+    try:
+        write_json_atomic(path, gradescope_dict(failed_result(
+            None, f"could not write the full report: {error!r}", result.assignment)))
+    except Exception as exc:  # noqa: BLE001
+        print(f"python -m nflows_np: error: cannot write {path}: {exc}", file=sys.stderr)
+    return False
+
+
+def _assignment_or_none(name: str | None) -> Assignment | None:
+    try:
+        return assignments.load(name or "")
+    except Exception:  # noqa: BLE001 - only used to list the cases of a failed run
+        return None
+
+
+def _grade(args: argparse.Namespace) -> GradeResult:
+    if args.submission is None:
+        raise UsageError("grade: give the SUBMISSION file (or --list)")
+    if args.assignment is None:
+        raise UsageError("grade: give --assignment NAME (see --list)")
+    try:
+        assignment = assignments.load(args.assignment)
+    except KeyError as exc:
+        raise UsageError(f"grade: {exc.args[0]}") from None
+    seed = _number(args.seed, "--seed", int)
+    timeout = _number(args.timeout, "--timeout", float)
+    budget = _number(args.budget, "--budget", float)
+    if not os.path.isfile(args.submission):
+        raise UsageError(f"grade: submission not found: {args.submission}")
+    if not args.submission.endswith(SUFFIXES):
+        raise UsageError(f"grade: the submission must be a .py or .ipynb file: {args.submission}")
+    # A bare name (python3) is looked up on PATH; the child gets an absolute path.
+    python = args.python if os.sep in args.python else (shutil.which(args.python) or args.python)
+    python = os.path.abspath(python)
+    _check_python(python, args.sandbox_user)
+    return grade_submission(args.submission, assignment, seed=seed, sandbox_user=args.sandbox_user,
+                            timeout=timeout, budget=budget, python=python)
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    """``grade``: grade, print the report, always write ``--json`` if given."""
+    if args.list:
+        for name in assignments.names():
+            print(name)
+        return 0
+    # A grader stopped from outside still cleans up and writes its report.
+    previous = {sig: signal.signal(sig, _raise_interrupted)
+                for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        try:
+            result = _grade(args)
+            status = 0
+        except UsageError as exc:
+            _write(args.json, failed_result(_assignment_or_none(args.assignment), str(exc),
+                                            args.assignment or ""))
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the grader itself failed: still report
+            detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            result = failed_result(_assignment_or_none(args.assignment),
+                                   f"internal grader error: {type(exc).__name__}: {exc}",
+                                   args.assignment or "")
+            print(detail, end="", file=sys.stderr)  # for the lecturer; not in results.json
+            status = 1
+        if not _write(args.json, result):
+            status = 1
+        print(format_text(result), end="")
+        return status
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,90 @@
+"""The grading report: readable text for stdout, and Gradescope's ``results.json``.
+
+``results.json`` follows Gradescope's autograder specification: top-level
+``score``, ``execution_time``, ``output`` and ``tests``; each test has
+``name``, ``score``, ``max_score``, ``status`` (``"passed"``/``"failed"``),
+``output`` and ``visibility`` (``"after_due_date"`` for hidden cases).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import textwrap
+
+from nflows_np.grading.runner import GradeResult
+
+
+def _summary(result: GradeResult) -> str:
+    lines = []
+    title = f" ({result.title})" if result.title else ""
+    lines.append(f"Assignment {result.assignment or '?'}{title}: "
+                 f"{result.score:g} / {result.max_score:g} points")
+    if result.error:
+        lines.append(f"GRADING FAILED: {result.error}")
+    if result.seed is not None:
+        lines.append(f"inputs seed {result.seed} (grade again with --seed {result.seed} "
+                     "to reproduce these inputs)")
+    lines.extend(result.notes)
+    return "\n".join(lines)
+
+
+def format_text(result: GradeResult) -> str:
+    """The report as plain text, one block per case."""
+    blocks = [_summary(result), ""]
+    for test in result.tests:
+        mark = "PASS" if test.passed else "FAIL"
+        hidden = "  [hidden]" if test.hidden else ""
+        blocks.append(f"[{mark}] {test.score:5.2f} / {test.max_score:<5g} {test.name}{hidden}")
+        blocks.append(textwrap.indent(test.feedback, "        "))
+    blocks.append(f"\ngraded in {result.execution_time:.2f} s")
+    return "\n".join(blocks) + "\n"
+
+
+def gradescope_dict(result: GradeResult) -> dict:
+    """``results.json`` content as a dict (see the module docstring)."""
+    return {
+        "score": result.score,
+        "execution_time": result.execution_time,
+        "output": _summary(result),
+        "tests": [
+            {
+                "name": test.name,
+                "score": 0.0 if result.error else test.score,
+                "max_score": float(test.max_score),
+                "status": "passed" if test.passed and not result.error else "failed",
+                "output": test.feedback,
+                "visibility": "after_due_date" if test.hidden else "visible",
+            }
+            for test in result.tests
+        ],
+        "extra_data": {"assignment": result.assignment, "seed": result.seed,
+                       "max_score": result.max_score},
+    }
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` atomically.
+
+    The text goes to a temporary file in the same directory, is flushed to
+    disk, then renamed over ``path`` with ``os.replace``: a reader sees the
+    old file or the complete new one, never a half-written file, and a
+    symbolic link planted at ``path`` is replaced, not followed.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".results.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_path, 0o644)
+        os.replace(temp_path, path)
+    except BaseException:
+        try:
+            os.unlink(temp_path)
+        except OSError:
+            pass
+        raise

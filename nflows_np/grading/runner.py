@@ -1,0 +1,169 @@
+"""Grading a submission: every case in the sandbox, every comparison in the grader.
+
+:func:`grade_submission` is what ``python -m nflows_np grade`` calls.  It makes
+this process a child subreaper while it runs, so call it from a process of its
+own (the CLI is one) rather than from a long-lived interactive session.
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nflows_np.grading.cases import Assignment, Case, Outcome
+from nflows_np.grading.sandbox import OUTPUT_LIMIT, CaseRun, Sandbox
+from nflows_np.grading.submission import Submission, SubmissionError, read_submission
+
+_SHOWN_OUTPUT_CHARS = 2000
+PRIVATE_PREFIX = "_"  # case inputs named "_..." are never sent to the child
+_MIN_CASE_SECONDS = 0.5
+
+
+@dataclass
+class CaseResult:
+    """The graded outcome of one case, as reported."""
+
+    name: str
+    max_score: float
+    score: float
+    hidden: bool
+    feedback: str
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+
+@dataclass
+class GradeResult:
+    """The whole run, as reported on stdout and in ``results.json``."""
+
+    assignment: str
+    title: str
+    tests: list[CaseResult]
+    seed: int | None = None
+    execution_time: float = 0.0
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return 0.0 if self.error else round(sum(test.score for test in self.tests), 2)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(test.max_score for test in self.tests))
+
+
+def failed_result(assignment: Assignment | None, error: str, name: str = "") -> GradeResult:
+    """A score-0 result that names ``error``; lists the cases as not run if known."""
+    tests = []
+    if assignment is not None:
+        tests = [CaseResult(case.name, case.weight, 0.0, case.hidden, f"not run: {error}")
+                 for case in assignment.cases]
+    return GradeResult(assignment.name if assignment else name,
+                       assignment.title if assignment else "", tests, error=error)
+
+
+def _output_excerpt(run: CaseRun) -> str:
+    parts = []
+    for label, stream in (("printed", run.stdout), ("wrote to stderr", run.stderr)):
+        if not stream.total:
+            continue
+        text = stream.text()[:_SHOWN_OUTPUT_CHARS]
+        note = ""
+        if stream.total > len(text):
+            kept = "" if stream.total <= OUTPUT_LIMIT else f", only the first {OUTPUT_LIMIT // 1024} KiB were kept"
+            note = f"\n[... {stream.total} bytes in all{kept}]"
+        parts.append(f"your code {label}:\n{text}{note}")
+    return "\n".join(parts)
+
+
+def _interpret(case: Case, run: CaseRun, inputs: dict, expected: dict, memory_limit: int) -> Outcome:
+    if run.arrays is None:
+        message = run.problem
+        if "MemoryError" in message:
+            message += f"\n(the memory limit is {memory_limit / 2**30:g} GiB)"
+        return Outcome(0.0, message)
+    outcome = case.score(inputs, expected, run.arrays)
+    return Outcome(float(np.clip(outcome.fraction, 0.0, 1.0)), outcome.message)
+
+
+def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.random.Generator,
+              timeout: float) -> CaseResult:
+    inputs = {name: np.asarray(value) for name, value in case.make_inputs(rng).items()}
+    expected = {name: np.asarray(value, dtype=np.float64)
+                for name, value in case.reference(inputs).items()}
+    shapes = {name: value.shape for name, value in expected.items()}
+    # Inputs whose name starts with "_" stay in the grader (e.g. held-out test data).
+    public = {name: value for name, value in inputs.items() if not name.startswith(PRIVATE_PREFIX)}
+    run = sandbox.run(submission, case.driver, public, shapes, timeout)
+    outcome = _interpret(case, run, inputs, expected, sandbox.limits["RLIMIT_AS"])
+    feedback = outcome.message
+    if outcome.fraction < 1.0 and case.hint:
+        feedback += f"\nhint: {case.hint}"
+    excerpt = _output_excerpt(run)
+    if excerpt:
+        feedback += "\n" + excerpt
+    score = round(case.weight * outcome.fraction, 2)
+    if outcome.fraction < 1.0:
+        score = min(score, case.weight - 0.01)  # rounding must not turn a partial pass into a pass
+    return CaseResult(case.name, case.weight, max(score, 0.0), case.hidden, feedback, run.seconds)
+
+
+def grade_submission(path: str, assignment: Assignment, *, seed: int | None = None,
+                     sandbox_user: str | None = None, timeout: float | None = None,
+                     budget: float | None = None, python: str = sys.executable) -> GradeResult:
+    """Grade the submission at ``path`` against ``assignment``.
+
+    Parameters
+    ----------
+    path : str
+        A ``.py`` or ``.ipynb`` file.
+    assignment : Assignment
+    seed : int or None
+        Seed of the case inputs; ``None`` draws one with :mod:`secrets`, so the
+        submission cannot know the (hidden) inputs in advance.
+    sandbox_user : str or None
+        Run the submission as this user (the grader must be root).
+    timeout : float or None
+        Caps every case's own timeout (seconds).
+    budget : float or None
+        Wall-clock seconds for all cases; defaults to ``assignment.budget``.
+        Cases that no longer fit are reported as not run.
+    python : str
+        Interpreter for the child processes.
+
+    Returns
+    -------
+    GradeResult
+    """
+    start = time.monotonic()
+    seed = secrets.randbits(63) if seed is None else int(seed)
+    budget = assignment.budget if budget is None else float(budget)
+    try:
+        submission = read_submission(path)
+    except SubmissionError as exc:
+        result = failed_result(assignment, f"the submission could not be read: {exc}")
+        result.error = ""  # the submission failed, not the grader: its cases simply score 0
+        result.seed = seed
+        return result
+    tests = []
+    with Sandbox(python=python, user=sandbox_user, limits=assignment.limits) as sandbox:
+        for index, case in enumerate(assignment.cases):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+            case_timeout = case.timeout if timeout is None else min(case.timeout, timeout)
+            remaining = budget - (time.monotonic() - start)
+            if remaining < _MIN_CASE_SECONDS:
+                tests.append(CaseResult(case.name, case.weight, 0.0, case.hidden,
+                                        f"not run: the time budget of {budget:g} s for the "
+                                        "whole assignment was used up by the cases before"))
+                continue
+            tests.append(_run_case(sandbox, submission, case, rng, min(case_timeout, remaining)))
+        notes = sandbox.notes
+    return GradeResult(assignment.name, assignment.title, tests, seed=seed,
+                       execution_time=round(time.monotonic() - start, 3), notes=notes)

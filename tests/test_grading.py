@@ -1,0 +1,519 @@
+"""The grader: assign, grade, and containment of hostile submissions.
+
+Every grading run goes through the real command line, in a process of its own
+(``python -m nflows_np grade``), with ``TMPDIR`` inside the run's temporary
+directory so that a process left running in a case directory is found.  The
+runs are started together by one module fixture, three at a time, to keep the
+file fast on a 2-core machine.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import nbformat
+import numpy as np
+import pytest
+
+from nflows_np import cli
+from nflows_np.grading import assignments, transport
+from nflows_np.grading.cases import compare_arrays
+from nflows_np.grading.markers import MarkerError, assign_file, strip_solution
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+HOSTILE = pathlib.Path(__file__).resolve().parent / "hostile"
+ASSIGNMENT = assignments.load("change_of_variables")
+SOLUTION = ROOT / ASSIGNMENT.solution
+STUDENT = ROOT / ASSIGNMENT.student
+HOSTILE_TIMEOUT = "3"  # seconds per case for hostile runs (a normal case takes ~0.2 s)
+ELEMENTWISE = {case.name for case in ASSIGNMENT.cases if case.name.startswith("elementwise")}
+TRIANGULAR = {case.name for case in ASSIGNMENT.cases if case.name.startswith("triangular")}
+
+
+def run_cli(*args: str, tmp_path: pathlib.Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m nflows_np ARGS`` in ``tmp_path``, its temporary files under ``tmp_path/tmp``."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "nflows_np", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def grade(submission: pathlib.Path, tmp_path: pathlib.Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Grade through the CLI with ``--json out/results.json`` (relative to the grader's cwd)."""
+    results = tmp_path / "out" / "results.json"
+    proc = run_cli("grade", str(submission), "--assignment", "change_of_variables",
+                   "--json", str(results.relative_to(tmp_path)), *extra, tmp_path=tmp_path)
+    return proc, json.loads(results.read_text())
+
+
+def assert_gradescope(report: dict) -> None:
+    """``report`` has the shape of Gradescope's results.json."""
+    assert set(report) >= {"score", "execution_time", "output", "tests"}
+    assert isinstance(report["score"], float) and isinstance(report["output"], str)
+    for test in report["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in ("passed", "failed")
+        assert test["visibility"] in ("visible", "after_due_date")
+        assert 0.0 <= test["score"] <= test["max_score"]
+
+
+def survivors(tmp_path: pathlib.Path, pid_file: pathlib.Path | None = None) -> list[str]:
+    """Processes still running in a case directory of ``tmp_path``, or listed in ``pid_file``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd").startswith(str(tmp_path / "tmp")):
+                    found.append(f"{entry} (cwd in a case directory)")
+            except OSError:
+                pass
+    if pid_file is not None and pid_file.exists():
+        for pid in pid_file.read_text().split():
+            try:
+                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if state != "Z" and (b"harness.py" in cmdline or b"SIG_IGN" in cmdline):
+                found.append(f"{pid} (listed by the hostile submission)")
+    return found
+
+
+def _network_namespaces_allowed() -> bool:
+    probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x40000000) != 0)"
+    return os.geteuid() == 0 and subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+# ---- all grading runs, started together ----------------------------------------------
+
+# hostile file in tests/hostile -> (cases it must lose, words its feedback must contain)
+HOSTILE_CASES = {
+    "infinite_loop": (ELEMENTWISE, "time limit exceeded"),
+    "os_exit": (ELEMENTWISE, "without returning a result"),
+    "memory_hog": (ELEMENTWISE, "MemoryError"),
+    "stdout_flood": (ELEMENTWISE, "stopped reading"),
+    "equality_liar": (ELEMENTWISE, "could not convert"),
+    "numpy_monkeypatch": (ELEMENTWISE, "values within tolerance"),
+    "import_reference": (ELEMENTWISE | TRIANGULAR, "nflows_np"),
+    "network_exfiltration": (ELEMENTWISE, "Network is unreachable"),
+    "detached_rewriter": (set(), ""),
+    "sigterm_children": (set(), ""),
+}
+
+
+def _wrong_solution() -> str:
+    # log(det A) instead of log|det A|: right for det A > 0, NaN otherwise; and a
+    # log-det of the wrong sign in the triangular map, which breaks normalisation.
+    return SOLUTION.read_text().replace(
+        "_, log_abs_det_A = np.linalg.slogdet(A)", "log_abs_det_A = np.log(np.linalg.det(A))"
+    ).replace("+ np.log(abs(a)) + alpha * x1", "- np.log(abs(a)) - alpha * x1")
+
+
+def _notebook_solution() -> str:
+    head, functions = SOLUTION.read_text().split("import numpy as np\n", 1)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Change of variables"),
+        nbformat.v4.new_code_cell("%matplotlib inline\n!pip install nothing\nimport numpy as np"),
+        nbformat.v4.new_code_cell("%%bash\necho this is not Python"),
+        nbformat.v4.new_code_cell(functions),
+    ]
+    return nbformat.writes(notebook)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """``{run: Future((tmp_path, proc, report, seconds, finished))}`` for every grading run.
+
+    A TCP server on the host's loopback records what the network hostile manages to send.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+
+    def listen():
+        while server.fileno() >= 0:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            with connection:
+                received.append(connection.recv(1 << 16))
+
+    threading.Thread(target=listen, daemon=True).start()
+    port = server.getsockname()[1]
+    runs = {
+        "solution": ("solution.py", SOLUTION.read_text(), []),
+        "student": ("change_of_variables.py", STUDENT.read_text(), []),
+        "notebook": ("submission.ipynb", _notebook_solution(), []),
+        "wrong": ("wrong.py", _wrong_solution(), ["--seed", "7"]),
+        # the endless loop eats the whole budget
+        "budget": ("loop.py", SOLUTION.read_text() + (HOSTILE / "infinite_loop.py").read_text(),
+                   ["--timeout", HOSTILE_TIMEOUT, "--budget", "4"]),
+    }
+    for name in HOSTILE_CASES:
+        hostile = (HOSTILE / f"{name}.py").read_text().replace("PORT = None", f"PORT = {port}")
+        runs[name] = (f"{name}.py", SOLUTION.read_text() + "\n\n" + hostile,
+                      ["--seed", "3", "--timeout", HOSTILE_TIMEOUT])
+
+    def run(key, filename, text, extra):
+        tmp_path = tmp_path_factory.mktemp(key)
+        (tmp_path / filename).write_text(text)
+        start = time.monotonic()
+        proc, report = grade(tmp_path / filename, tmp_path, *extra)
+        finished = time.monotonic()
+        return tmp_path, proc, report, finished - start, finished
+
+    # The slowest runs first (detached_rewriter must also be waited for afterwards).
+    order = ["infinite_loop", "budget", "detached_rewriter"]
+    keys = order + [key for key in runs if key not in order]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {key: pool.submit(run, key, *runs[key]) for key in keys}
+    server.close()
+    futures["network received"] = received
+    return futures
+
+
+# ---- the solution and the student version ----------------------------------------
+
+def test_solution_scores_full_marks_within_30_seconds(graded):
+    tmp_path, proc, report, seconds, _ = graded["solution"].result()
+    assert proc.returncode == 0, proc.stderr
+    assert_gradescope(report)
+    assert report["score"] == ASSIGNMENT.max_score == 20.0
+    assert all(test["status"] == "passed" for test in report["tests"])
+    hidden = {case.name for case in ASSIGNMENT.cases if case.hidden}
+    assert {t["name"] for t in report["tests"] if t["visibility"] == "after_due_date"} == hidden
+    # The whole command, interpreter start included, while other gradings share the cores.
+    assert seconds < 30.0 and report["execution_time"] < 30.0
+    assert "20 / 20 points" in proc.stdout
+    assert survivors(tmp_path) == []
+
+
+def test_student_version_scores_zero_with_a_valid_report(graded):
+    _, proc, report, _, _ = graded["student"].result()
+    assert proc.returncode == 0, proc.stderr
+    assert_gradescope(report)
+    assert report["score"] == 0.0
+    for test in report["tests"]:
+        assert test["status"] == "failed"
+        assert "NotImplementedError" in test["output"]
+
+
+def test_notebook_submission_with_magics_scores_full_marks(graded):
+    _, proc, report, _, _ = graded["notebook"].result()
+    assert proc.returncode == 0, proc.stderr
+    assert report["score"] == 20.0, proc.stdout
+
+
+def test_feedback_says_what_differs_and_gives_partial_credit(graded):
+    _, proc, report, _, _ = graded["wrong"].result()
+    tests = {test["name"]: test for test in report["tests"]}
+    assert tests["affine_log_prob: 2-D, det A > 0"]["status"] == "passed"
+    negative = tests["affine_log_prob: 3-D, det A < 0"]
+    assert negative["score"] == 0.0 and "received nan" in negative["output"]
+    assert "mind the absolute value" in negative["output"]
+    values = tests["triangular_log_prob: a > 0"]["output"]
+    assert "max abs error" in values and "at index (" in values and "expected" in values
+    assert "integrates to" in tests["triangular_log_prob: the density integrates to 1"]["output"]
+    assert 0.0 < report["score"] < 20.0
+
+
+def test_compare_arrays_partial_credit_and_message():
+    expected = np.arange(10.0)
+    received = expected.copy()
+    received[[3, 7]] += [0.5, 2.0]
+    outcome = compare_arrays(expected, received)
+    assert outcome.fraction == pytest.approx(0.8)
+    assert "8/10 values within tolerance" in outcome.message
+    assert "max abs error 2 at index (7,): expected 7, received 9" in outcome.message
+
+
+# ---- hostile submissions ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
+def test_hostile_submission_is_contained(name, graded):
+    if name == "network_exfiltration" and not _network_namespaces_allowed():
+        pytest.skip("this machine does not allow network namespaces: no network isolation")
+    lost, words = HOSTILE_CASES[name]
+    tmp_path, proc, report, _, finished = graded[name].result()
+    assert proc.returncode == 0, proc.stderr
+    assert_gradescope(report)
+    for test in report["tests"]:
+        if test["name"] in lost:
+            assert test["status"] == "failed" and test["score"] < test["max_score"] / 2
+            assert words in test["output"], test["output"]
+        else:  # the hostile part costs nothing else
+            assert test["status"] == "passed", test
+    assert (tmp_path / "out" / "results.json").stat().st_size < 100_000
+    pid_file = tmp_path / "out" / "hostile_pids.txt"
+    if name in ("detached_rewriter", "sigterm_children"):
+        assert pid_file.exists(), "the hostile submission did not run as intended"
+    if name == "detached_rewriter":
+        time.sleep(max(0.0, finished + 3.0 - time.monotonic()))  # longer than its 2 s sleep
+        again = json.loads((tmp_path / "out" / "results.json").read_text())
+        assert again == report and again["score"] == 20.0
+    if name == "network_exfiltration":
+        assert graded["network received"] == []
+    assert survivors(tmp_path, pid_file) == []
+
+
+def test_whole_run_budget_stops_grading(graded):
+    tmp_path, proc, report, _, _ = graded["budget"].result()
+    assert proc.returncode == 0, proc.stderr
+    assert_gradescope(report)
+    assert report["execution_time"] < 4 + 2  # the budget, plus the case in flight and cleanup
+    skipped = [t for t in report["tests"] if "time budget" in t["output"]]
+    assert skipped and all(t["score"] == 0.0 for t in skipped)
+    assert report["tests"][0]["status"] == "passed"
+    assert survivors(tmp_path) == []
+
+
+def _running_drivers(grader_pid: int) -> list[str]:
+    """Driver sources of the cases the grader is running now."""
+    drivers = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != grader_pid:
+                continue
+            drivers.append(pathlib.Path(os.readlink(f"/proc/{entry}/cwd"), "driver.py").read_text())
+        except (OSError, ValueError, IndexError):
+            continue
+    return drivers
+
+
+def test_grader_stopped_by_sigterm_still_writes_a_report(tmp_path, graded):
+    path = tmp_path / "loop.py"
+    path.write_text(SOLUTION.read_text() + "\n\n" + (HOSTILE / "infinite_loop.py").read_text())
+    (tmp_path / "tmp").mkdir()
+    results = tmp_path / "results.json"
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": str(ROOT)}
+    grader = subprocess.Popen([sys.executable, "-m", "nflows_np", "grade", str(path),
+                               "--assignment", "change_of_variables", "--json", str(results)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any("elementwise" in driver for driver in _running_drivers(grader.pid)):
+        assert time.monotonic() < deadline, "the looping case never started"
+        time.sleep(0.05)
+    grader.send_signal(signal.SIGTERM)
+    out, err = grader.communicate(timeout=60)
+    assert grader.returncode == 1, err
+    report = json.loads(results.read_text())
+    assert_gradescope(report)
+    assert report["score"] == 0.0 and "SIGTERM" in report["output"]
+    assert survivors(tmp_path) == []
+
+
+# ---- what comes back from the child is only data ------------------------------------
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_result_loader_refuses_pickles_wrong_shapes_and_forged_headers():
+    with pytest.raises(transport.ResultError, match="dtype"):
+        transport.read_result(_npz(out=np.array([object()], dtype=object)), {"out": (1,)})
+    with pytest.raises(transport.ResultError, match="shape"):
+        transport.read_result(_npz(out=np.zeros((5, 1))), {"out": (5,)})
+    with pytest.raises(transport.ResultError, match="valid .npz"):
+        transport.read_result(b"not a zip", {"out": (5,)})
+    # A header announcing 10**12 doubles must be refused before any allocation.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**12,)})
+    forged = io.BytesIO()
+    with zipfile.ZipFile(forged, "w") as archive:
+        archive.writestr("out.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(transport.ResultError, match="shape"):
+        transport.read_result(forged.getvalue(), {"out": (5,)})
+    ok = transport.read_result(_npz(out=np.arange(5, dtype=np.int32)), {"out": (5,)})
+    assert ok["out"].dtype == np.float64 and ok["out"].tolist() == [0, 1, 2, 3, 4]
+
+
+# ---- assign ----------------------------------------------------------------------------
+
+PY_SOLUTION = '''\
+def double(x):
+    """Twice x."""
+    # BEGIN SOLUTION
+    y = 2 * x
+    return y
+    # END SOLUTION
+
+
+if __name__ == "__main__":
+    assert double(1) == 2
+    # BEGIN HIDDEN TESTS
+    assert double(2) == 4
+    # END HIDDEN TESTS
+'''
+
+
+def test_assign_py(tmp_path):
+    source = tmp_path / "sol.py"
+    source.write_text(PY_SOLUTION)
+    proc = run_cli("assign", str(source), "-o", str(tmp_path / "student.py"), tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    student = (tmp_path / "student.py").read_text()
+    assert student == (
+        'def double(x):\n    """Twice x."""\n'
+        '    raise NotImplementedError("exercise: replace this line with your solution")\n'
+        '\n\nif __name__ == "__main__":\n    assert double(1) == 2\n')
+
+
+@pytest.mark.parametrize("source, line, words", [
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", 2, "nested"),
+    ("# BEGIN SOLUTION\nx = 1\n# BEGIN HIDDEN TESTS\n", 3, "nested"),
+    ("x = 1\n# BEGIN SOLUTION\nx = 2\n", 2, "never closed"),
+    ("x = 1\n# END SOLUTION\n", 2, "does not match"),
+    ("# BEGIN HIDDEN TESTS\n# END SOLUTION\n", 2, "does not match"),
+])
+def test_assign_refuses_bad_markers(source, line, words):
+    with pytest.raises(MarkerError, match=f"line {line}: .*{words}"):
+        strip_solution(source)
+
+
+def test_assign_command_refuses_bad_markers_in_one_line(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("x = 1\n# BEGIN SOLUTION\nx = 2\n")
+    proc = run_cli("assign", str(path), "-o", str(tmp_path / "out.py"), tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == ("python -m nflows_np: error: assign: bad.py, line 2: "
+                           "'# BEGIN SOLUTION' is never closed by '# END SOLUTION'\n")
+    assert not (tmp_path / "out.py").exists()
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_markdown_cell("# BEGIN SOLUTION (markdown is left alone)"))
+    for count, source in enumerate(sources, start=1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=count)
+        cell.outputs = [nbformat.v4.new_output("stream", text="old output\n")]
+        notebook.cells.append(cell)
+    return notebook
+
+
+def test_assign_ipynb(tmp_path, capsys):
+    source = tmp_path / "sol.ipynb"
+    source.write_text(nbformat.writes(_notebook("import numpy as np", PY_SOLUTION)))
+    assert cli.main(["assign", str(source), "-o", str(tmp_path / "student.ipynb")]) == 0
+    student = nbformat.read(str(tmp_path / "student.ipynb"), as_version=4)
+    markdown, first, second = student.cells
+    assert markdown.source.startswith("# BEGIN SOLUTION")
+    assert first.source == "import numpy as np"
+    assert "raise NotImplementedError" in second.source and "2 * x" not in second.source
+    assert "double(2)" not in second.source
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in (first, second))
+
+
+def test_assign_ipynb_error_names_cell_and_line(tmp_path):
+    source = tmp_path / "sol.ipynb"
+    source.write_text(nbformat.writes(_notebook("x = 1", "y = 2\n# BEGIN SOLUTION\ny = 3\n")))
+    with pytest.raises(MarkerError, match="sol.ipynb, cell 3, line 2: .*never closed"):
+        assign_file(str(source), str(tmp_path / "out.ipynb"))
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_committed_student_file_is_exactly_what_assign_writes(tmp_path):
+    assign_file(str(SOLUTION), str(tmp_path / "student.py"))
+    assert (tmp_path / "student.py").read_bytes() == STUDENT.read_bytes(), (
+        "regenerate with: python -m nflows_np assign "
+        f"{ASSIGNMENT.solution} -o {ASSIGNMENT.student}")
+
+
+# ---- command line --------------------------------------------------------------------------
+
+def test_grade_list(capsys):
+    assert cli.main(["grade", "--list"]) == 0
+    assert capsys.readouterr().out.splitlines() == assignments.names()
+    assert "change_of_variables" in assignments.names()
+
+
+def test_bad_arguments_on_the_command_line(tmp_path):
+    proc = run_cli("grade", str(SOLUTION), "--assignment", "no_such_thing", "--json", "results.json",
+                   tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == ("python -m nflows_np: error: grade: unknown assignment 'no_such_thing' "
+                           f"(available: {', '.join(assignments.names())})\n")
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert_gradescope(report)
+    assert report["score"] == 0.0 and "unknown assignment" in report["output"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["grade", "missing.py", "--assignment", "change_of_variables"], "submission not found"),
+    (["grade", "SOLUTION"], "--assignment"),
+    (["grade"], "SUBMISSION"),
+    (["grade", "SOLUTION", "--assignment", "change_of_variables", "--seed", "x"], "--seed"),
+    (["grade", "SOLUTION", "--assignment", "change_of_variables", "--timeout", "-1"], "--timeout"),
+    (["grade", "SOLUTION", "--assignment", "change_of_variables", "--sandbox-user", "no_such_user_xyz"],
+     "no such user"),
+    (["grade", "notes.txt", "--assignment", "change_of_variables"], ".py or .ipynb"),
+    (["assign", "missing.py", "-o", "out.py"], "no such file"),
+    (["assign", "SOLUTION"], "-o DEST"),
+])
+def test_bad_arguments_give_one_line_and_still_a_report(args, words, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a submission")
+    args = [str(SOLUTION) if arg == "SOLUTION" else arg for arg in args]
+    json_args = ["--json", "results.json"] if args[0] == "grade" else []
+    assert cli.main([*args, *json_args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    if json_args:
+        report = json.loads((tmp_path / "results.json").read_text())
+        assert_gradescope(report)
+        assert report["score"] == 0.0 and words in report["output"]
+
+
+def test_grader_failure_still_writes_a_valid_report(tmp_path, monkeypatch, capsys):
+    from nflows_np.grading import cli as grading_cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the grader is broken")
+
+    monkeypatch.setattr(grading_cli, "grade_submission", broken)
+    results = tmp_path / "results.json"
+    status = cli.main(["grade", str(SOLUTION), "--assignment", "change_of_variables",
+                       "--json", str(results)])
+    assert status == 1
+    report = json.loads(results.read_text())
+    assert_gradescope(report)
+    assert report["score"] == 0.0 and "the grader is broken" in report["output"]
+    assert len(report["tests"]) == len(ASSIGNMENT.cases)
+
+
+def test_sandbox_user_refuses_an_interpreter_it_cannot_run(tmp_path, monkeypatch, capsys):
+    """An interpreter the sandbox user cannot reach is refused in one line, before any case runs.
+
+    (Grading as the sandbox user itself is tested in test_homework.py, with the
+    system interpreter.)
+    """
+    assert os.geteuid() == 0, "the grader's tests run as root here and in CI (see .ci/run)"
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)
+    python = hidden / "python3"
+    python.symlink_to(sys.executable)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["grade", str(SOLUTION), "--assignment", "change_of_variables",
+                     "--sandbox-user", "nobody", "--python", str(python)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot run" in err and err.count("\n") == 1
