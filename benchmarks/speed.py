@@ -90,6 +90,22 @@ def matmul_floor(batch: int):
     return step
 
 
+def transcendentals(batch: int):
+    """The step's tanh and exp calls on arrays of the same shapes: 2 hidden tanh per layer,
+    the log-scale clamp tanh(ŝ/3) and exp(s) per layer (8 layers)."""
+    rng = np.random.default_rng(0)
+    hidden = rng.standard_normal((batch, 64))
+    scale = rng.standard_normal((batch, 1))
+
+    def step():
+        for _ in range(8):
+            np.tanh(hidden)
+            np.tanh(hidden)
+            np.exp(np.tanh(scale))
+
+    return step
+
+
 def torch_realnvp_step(batch: int):
     import torch
 
@@ -217,6 +233,9 @@ def main() -> None:
         t_threads = timeit(numpy_realnvp_step(batch), steps, repeats)
     report(f"  same, BLAS on {os.cpu_count()} threads {1e3 * t_threads:8.3f} ms   ({t_threads / t_np:.1f}x the 1-thread step)")
     report(f"matmul floor (72 products) {1e3 * t_floor:7.3f} ms   step / floor = {t_np / t_floor:.2f}  (target <= 2)")
+    t_trans = timeit(transcendentals(batch), steps, repeats)
+    report(f"  of the step: products {100 * t_floor / t_np:.0f} %, tanh/exp {100 * t_trans / t_np:.0f} %, "
+           f"the rest (elementwise arithmetic, copies, Python) {100 * (1 - (t_floor + t_trans) / t_np):.0f} %")
     if have_torch:
         t_torch = best_torch(torch_realnvp_step, batch, steps, repeats, report)
         report(f"PyTorch autograd step     {1e3 * t_torch:8.3f} ms   torch / nflows_np = {t_torch / t_np:.2f}  (target >= 3)")
