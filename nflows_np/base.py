@@ -111,33 +111,37 @@ class Flow(abc.ABC):
     # -- public passes -------------------------------------------------------
     def forward(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """z = f(x) and log|det ∂f/∂x|, shapes (N, D) and (N,)."""
-        x = check_array(x, self.dim, self.name, "x")
-        z, log_det, cache = self._forward(x)
-        self._last_pass = ("forward", cache)
-        return z, log_det
+        return self._run("forward", check_array(x, self.dim, self.name, "x"))
 
     def inverse(self, z: Any) -> tuple[np.ndarray, np.ndarray]:
         """x = g(z) = f⁻¹(z) and log|det ∂g/∂z|, shapes (N, D) and (N,)."""
-        z = check_array(z, self.dim, self.name, "z")
-        x, log_det, cache = self._inverse(z)
-        self._last_pass = ("inverse", cache)
-        return x, log_det
+        return self._run("inverse", check_array(z, self.dim, self.name, "z"))
 
     def backward(self, grad_out: Any, grad_log_det: Any) -> np.ndarray:
         """Vector-Jacobian product of the most recent ``forward`` or ``inverse``.
 
         Returns ∂L/∂in (N, D) and adds ∂L/∂θ into ``grads``.
         """
-        if self._last_pass is None:
-            raise RuntimeError(f"{self.name}.backward: no forward or inverse pass to differentiate; call forward(x) or inverse(z) first")
-        direction, cache = self._last_pass
         grad_out = check_array(grad_out, self.dim, self.name, "grad_out")
         grad_log_det = np.asarray(grad_log_det, dtype=np.float64)
         if grad_log_det.shape != (grad_out.shape[0],):
             raise ValueError(f"{self.name}.backward: grad_log_det must have shape ({grad_out.shape[0]},), got {grad_log_det.shape}")
-        if direction == "forward":
-            return self._forward_vjp(cache, grad_out, grad_log_det)
-        return self._inverse_vjp(cache, grad_out, grad_log_det)
+        return self._vjp(grad_out, grad_log_det)
+
+    # -- the same, on arrays already validated (a composition calls these) ----
+    def _run(self, direction: str, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pass ``direction`` ("forward" or "inverse") on a validated input; remembered for backward."""
+        out, log_det, cache = (self._forward if direction == "forward" else self._inverse)(inp)
+        self._last_pass = (direction, cache)
+        return out, log_det
+
+    def _vjp(self, grad_out: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
+        """The vector-Jacobian product of the remembered pass, on validated gradients."""
+        if self._last_pass is None:
+            raise RuntimeError(f"{self.name}.backward: no forward or inverse pass to differentiate; call forward(x) or inverse(z) first")
+        direction, cache = self._last_pass
+        vjp = self._forward_vjp if direction == "forward" else self._inverse_vjp
+        return vjp(cache, grad_out, grad_log_det)
 
     def zero_grad(self) -> None:
         """Set every gradient to zero, in place."""

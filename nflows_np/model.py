@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nflows_np.base import Flow, RngLike
+from nflows_np.base import Flow, NonFiniteError, RngLike
 from nflows_np.distributions import StandardNormal
 
 
@@ -63,30 +63,54 @@ class FlowModel(Flow):
     def __getitem__(self, index: int) -> Flow:
         return self.layers[index]
 
+    # Inside a composition the layers run on arrays the model has already checked:
+    # the model validates its input once and its output once (see ``_check_output``),
+    # instead of every layer validating every intermediate array.
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
         log_det = np.zeros(x.shape[0])
         for layer in self.layers:
-            x, layer_log_det = layer.forward(x)
+            x, layer_log_det = layer._run("forward", x)
             log_det += layer_log_det
         return x, log_det, None
 
     def _forward_vjp(self, cache: None, grad_z: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
         # log_det is a plain sum, so every layer receives the same ∂L/∂log_det.
         for layer in reversed(self.layers):
-            grad_z = layer.backward(grad_z, grad_log_det)
+            grad_z = layer._vjp(grad_z, grad_log_det)
         return grad_z
 
     def _inverse(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
         log_det = np.zeros(z.shape[0])
         for layer in reversed(self.layers):
-            z, layer_log_det = layer.inverse(z)
+            z, layer_log_det = layer._run("inverse", z)
             log_det += layer_log_det
         return z, log_det, None
 
     def _inverse_vjp(self, cache: None, grad_x: np.ndarray, grad_log_det: np.ndarray) -> np.ndarray:
         for layer in self.layers:
-            grad_x = layer.backward(grad_x, grad_log_det)
+            grad_x = layer._vjp(grad_x, grad_log_det)
         return grad_x
+
+    def _run(self, direction: str, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out, log_det = super()._run(direction, inp)
+        self._check_output(direction, inp, out, log_det)
+        return out, log_det
+
+    def _check_output(self, direction: str, inp: np.ndarray, out: np.ndarray, log_det: np.ndarray) -> None:
+        """Raise NonFiniteError naming the first layer whose output is NaN / inf (never a silent NaN)."""
+        if np.isfinite(np.sum(out)) and np.isfinite(np.sum(log_det)):
+            return
+        order = self.layers if direction == "forward" else self.layers[::-1]
+        h = inp
+        for layer in order:
+            with np.errstate(over="ignore", invalid="ignore"):
+                h_next, layer_log_det = getattr(layer, direction)(h)
+            if not (np.all(np.isfinite(h_next)) and np.all(np.isfinite(layer_log_det))):
+                index = self.layers.index(layer)
+                raise NonFiniteError(f"{self.name}.{direction}: layer {index} ({layer.name}) gave non-finite "
+                                     f"values (its input had max |value| {np.max(np.abs(h), initial=0):.3g})")
+            h = h_next
+        raise NonFiniteError(f"{self.name}.{direction}: non-finite output or log-det")
 
     def zero_grad(self) -> None:
         for layer in self.layers:

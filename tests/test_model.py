@@ -132,3 +132,12 @@ def test_uniform_base():
     assert abs(density.sum() * (grid[1] - grid[0]) ** 2 - 1.0) < 2e-2
     with pytest.raises(ValueError, match="Uniform"):
         nf.Uniform(2, 1.0, -1.0)
+
+
+def test_a_layer_that_overflows_inside_a_model_is_named():
+    """Never a silent NaN: the model checks its output and names the layer that broke."""
+    blow_up = nf.ElementwiseAffine(2)
+    blow_up.params["s"][...] = 800.0  # exp(800) overflows to inf
+    model = nf.FlowModel([nf.Reverse(2), blow_up, nf.Reverse(2)])
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=r"layer 1 \(ElementwiseAffine\)"):
+        model.forward(np.ones((3, 2)))
