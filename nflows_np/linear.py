@@ -16,6 +16,7 @@ x = W⁻¹ z (so dx = −W⁻¹ dW x), ∂L/∂z = W⁻ᵀ ∂L/∂x and ∂L/�
 """
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -205,20 +206,25 @@ class _TriangularLinear(Flow):
         return self._left_solve_vjp(left_cache, grad_a)
 
     # -- the left factor A, supplied by a subclass ---------------------------------
+    @abc.abstractmethod
     def _left(self, a: np.ndarray) -> tuple[np.ndarray, Any]:
-        raise NotImplementedError
+        """z = A a (rows of a batch) and what ``_left_vjp`` needs."""
 
+    @abc.abstractmethod
     def _left_vjp(self, cache: Any, grad_z: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """∂L/∂a from ∂L/∂z for z = A a; adds A's parameter gradients."""
 
+    @abc.abstractmethod
     def _left_solve(self, z: np.ndarray) -> tuple[np.ndarray, Any]:
-        raise NotImplementedError
+        """a = A⁻¹ z and what ``_left_solve_vjp`` needs."""
 
+    @abc.abstractmethod
     def _left_solve_vjp(self, cache: Any, grad_a: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """∂L/∂z from ∂L/∂a for a = A⁻¹ z; adds A's parameter gradients."""
 
+    @abc.abstractmethod
     def _left_matrix(self) -> np.ndarray:
-        raise NotImplementedError
+        """A as a dense D × D matrix (for ``weight()``)."""
 
 
 class LULinear(_TriangularLinear):
