@@ -4,7 +4,7 @@ Directions follow the lecture: ``forward`` is f (data x → latent z), ``inverse
 is g = f⁻¹ (z → x). See ``DESIGN.md`` for the contract every layer honours.
 """
 from nflows_np import datasets, gradcheck, io, linalg, lvm, optim, targets, train
-from nflows_np import models, plotting  # after the layers: they build on them
+from nflows_np import grading, models, plotting  # after the layers: they build on them
 from nflows_np.actnorm import ActNorm
 from nflows_np.autoregressive import MaskedAutoregressive
 from nflows_np.base import Flow
@@ -22,5 +22,5 @@ __all__ = [
     "Flow", "FlowModel", "StandardNormal", "Uniform",
     "ElementwiseAffine", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
     "AdditiveCoupling", "AffineCoupling", "MaskedAutoregressive", "Planar", "Radial", "Sylvester",
-    "datasets", "gradcheck", "io", "linalg", "lvm", "models", "optim", "plotting", "targets", "train",
+    "datasets", "gradcheck", "grading", "io", "linalg", "lvm", "models", "optim", "plotting", "targets", "train",
 ]
