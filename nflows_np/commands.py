@@ -23,7 +23,6 @@ import argparse
 import inspect
 import io
 import json
-import math
 import os
 import tempfile
 import time
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from nflows_np import datasets, models, targets, train
-from nflows_np.cli import UsageError
+from nflows_np.cli import UsageError, parse_number
 from nflows_np.model import FlowModel
 
 DEFAULT_OUT = "nflows_np_out"
@@ -115,22 +114,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=run_list)
 
 
-def _number(text: Any, option: str, kind: type, minimum: float = 0.0, inclusive: bool = False) -> Any:
-    """``text`` as ``kind`` (> ``minimum``, or ≥ with ``inclusive``), or a UsageError naming ``option``."""
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"{option} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-    if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
-        bound = f">= {minimum:g}" if inclusive else ("positive" if minimum == 0 else f"> {minimum:g}")
-        raise UsageError(f"{option} must be {bound}, got {text!r}")
-    return value
-
-
 def _hidden(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    return tuple(_number(part, "--hidden (comma-separated widths)", int) for part in str(text).split(","))
+    return tuple(parse_number(part, "--hidden (comma-separated widths)", int) for part in str(text).split(","))
 
 
 def _choice(name: str, names: tuple[str, ...], what: str) -> str:
@@ -160,13 +147,13 @@ def run_from_args(args: argparse.Namespace) -> Run:
         flow=_choice(args.flow, models.NAMES, "flow"),
         data=None if args.data is None else _choice(args.data, datasets.NAMES, "dataset"),
         target=None if args.target is None else _choice(args.target, targets.NAMES, "target"),
-        steps=_number(args.steps, "--steps", int),
-        batch_size=_number(args.batch_size, "--batch-size", int),
-        lr=_number(args.lr, "--lr", float),
-        seed=_number(args.seed, "--seed", int, inclusive=True),
-        num_layers=None if args.num_layers is None else _number(args.num_layers, "--num-layers", int),
+        steps=parse_number(args.steps, "--steps", int),
+        batch_size=parse_number(args.batch_size, "--batch-size", int),
+        lr=parse_number(args.lr, "--lr", float),
+        seed=parse_number(args.seed, "--seed", int, inclusive=True),
+        num_layers=None if args.num_layers is None else parse_number(args.num_layers, "--num-layers", int),
         hidden=_hidden(args.hidden),
-        anneal=_number(args.anneal, "--anneal", float, inclusive=True),
+        anneal=parse_number(args.anneal, "--anneal", float, inclusive=True),
     )
     if run.anneal > 1:
         raise UsageError(f"--anneal must be a fraction between 0 and 1, got {args.anneal!r}")

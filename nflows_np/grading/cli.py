@@ -24,7 +24,7 @@ import subprocess
 import sys
 import traceback
 
-from nflows_np.cli import UsageError
+from nflows_np.cli import UsageError, parse_number
 from nflows_np.grading import assignments
 from nflows_np.grading.cases import Assignment
 from nflows_np.grading.markers import MarkerError, assign_file
@@ -81,18 +81,6 @@ def run_assign(args: argparse.Namespace) -> int:
         raise UsageError(f"assign: {exc}") from None
     print(f"wrote {args.dest}")
     return 0
-
-
-def _number(text: str | None, name: str, kind: type) -> float | int | None:
-    if text is None:
-        return None
-    try:
-        value = kind(text)
-    except ValueError:
-        raise UsageError(f"grade: {name} must be a number, not {text!r}") from None
-    if value < 0 or (kind is float and value == 0):
-        raise UsageError(f"grade: {name} must be positive, not {text!r}")
-    return value
 
 
 def _check_python(python: str, name: str | None) -> None:
@@ -164,9 +152,9 @@ def _grade(args: argparse.Namespace) -> GradeResult:
         assignment = assignments.load(args.assignment)
     except KeyError as exc:
         raise UsageError(f"grade: {exc.args[0]}") from None
-    seed = _number(args.seed, "--seed", int)
-    timeout = _number(args.timeout, "--timeout", float)
-    budget = _number(args.budget, "--budget", float)
+    seed = None if args.seed is None else parse_number(args.seed, "grade: --seed", int, inclusive=True)
+    timeout = None if args.timeout is None else parse_number(args.timeout, "grade: --timeout", float)
+    budget = None if args.budget is None else parse_number(args.budget, "grade: --budget", float)
     if not os.path.isfile(args.submission):
         raise UsageError(f"grade: submission not found: {args.submission}")
     if not args.submission.endswith(SUFFIXES):
