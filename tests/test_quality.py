@@ -64,7 +64,7 @@ def test_planar_flow_fits_u1_by_reverse_kl():
     """Median KL(q‖p) ≤ 0.05 nats; none collapsed onto one of U1's two modes (KL ≈ ln 2).
 
     Learning rate 3e-3, not the issue's 1e-3: at 1e-3 the same runs end at KL
-    0.05–0.07 after 5000 steps, still falling (0.029 after 12 000 steps); see the
+    0.05–0.07 after 5000 steps, still falling (one run with a wider random init: 0.029 after 12 000 steps); see the
     closing note of the residual-flows issue. KL = F + log Z with F on 50 000
     samples (Monte Carlo standard error ≈ 0.002).
     """
