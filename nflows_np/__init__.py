@@ -10,7 +10,7 @@ from nflows_np.autoregressive import MaskedAutoregressive
 from nflows_np.base import Flow
 from nflows_np.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.distributions import StandardNormal, Uniform
-from nflows_np.elementwise import ElementwiseAffine
+from nflows_np.elementwise import ElementwiseAffine, SinhArcsinh
 from nflows_np.linear import Linear, LULinear, QRLinear
 from nflows_np.model import FlowModel
 from nflows_np.permutation import Permutation, Reverse
@@ -20,7 +20,7 @@ from nflows_np.sylvester import Sylvester
 
 __all__ = [
     "Flow", "FlowModel", "StandardNormal", "Uniform",
-    "ElementwiseAffine", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
+    "ElementwiseAffine", "SinhArcsinh", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
     "AdditiveCoupling", "AffineCoupling", "MaskedAutoregressive", "Planar", "Radial", "Sylvester",
     "datasets", "gradcheck", "grading", "io", "linalg", "lvm", "models", "optim", "plotting", "targets", "train",
 ]

@@ -1,4 +1,4 @@
-"""Contract cases: elementwise affine, permutations, and a composition of them."""
+"""Contract cases: elementwise flows (affine, sinh-arcsinh), permutations, and a composition of them."""
 import nflows_np as nf
 from flow_cases import FlowCase
 from nflows_np.gradcheck import randomize_params
@@ -15,6 +15,8 @@ def _model(rng):
 
 CASES = [
     FlowCase("ElementwiseAffine-D3", lambda rng: randomize_params(nf.ElementwiseAffine(3), rng), 3),
+    FlowCase("SinhArcsinh-D1", lambda rng: randomize_params(nf.SinhArcsinh(1), rng), 1),
+    FlowCase("SinhArcsinh-D3", lambda rng: randomize_params(nf.SinhArcsinh(3), rng), 3),
     FlowCase("Permutation-D4", lambda rng: nf.Permutation(rng.permutation(4)), 4),
     FlowCase("Reverse-D3", lambda rng: nf.Reverse(3), 3),
     FlowCase("FlowModel-elementwise-permutation", _model, 3),

@@ -12,6 +12,7 @@ def random_model(rng, dim=2):
     mask = np.arange(dim) % 2
     layers = [
         randomize_params(nf.ElementwiseAffine(dim), rng, 0.3),
+        randomize_params(nf.SinhArcsinh(dim), rng, 0.3),
         randomize_params(nf.AffineCoupling(mask, hidden=(8, 8), rng=rng), rng, 0.3),
         nf.Reverse(dim),
         randomize_params(nf.AdditiveCoupling(mask, hidden=(8, 8), rng=rng), rng, 0.3),
@@ -31,7 +32,7 @@ def test_composition_theorem():
     rng = np.random.default_rng(0)
     model = random_model(rng, dim=3)
     x = rng.standard_normal((7, 3))
-    assert len(model) == 11
+    assert len(model) == 12
     _, log_det = model.forward(x)
     product = np.broadcast_to(np.eye(3), (7, 3, 3)).copy()
     h = x
@@ -78,12 +79,12 @@ def test_temperature_scales_the_base_samples():
 
 def test_flat_params_are_views_of_the_layers():
     model = random_model(np.random.default_rng(0))
-    assert {"0.s", "0.t", "1.net.W1", "7.u", "7.w", "7.b"} <= set(model.params)
+    assert {"0.s", "0.t", "2.net.W1", "8.u", "8.w", "8.b"} <= set(model.params)
     assert len(model.params) == sum(len(layer.params) for layer in model.layers)
-    assert model.params["1.net.W1"] is model.layers[1].params["net.W1"]
+    assert model.params["2.net.W1"] is model.layers[2].params["net.W1"]
     assert model.grads["0.s"] is model.layers[0].grads["s"]
-    model.params["7.u"][0] = 42.0
-    assert model.layers[7].params["u"][0] == 42.0
+    model.params["8.u"][0] = 42.0
+    assert model.layers[8].params["u"][0] == 42.0
 
 
 def test_nested_models_flatten_keys():
