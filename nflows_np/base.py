@@ -41,6 +41,14 @@ def as_generator(rng: RngLike) -> np.random.Generator:
     raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
 
 
+def check_int(value: Any, what: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer ≥ ``minimum`` (not a bool), else a ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{what} must be {bound}, got {value!r}")
+    return int(value)
+
+
 class NonFiniteError(ValueError):
     """An array that should be finite holds NaN or inf (training uses it to detect divergence)."""
 
@@ -88,9 +96,7 @@ class Flow(abc.ABC):
     """
 
     def __init__(self, dim: int):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"{type(self).__name__}: dim must be a positive integer, got {dim!r}")
-        self.dim = int(dim)
+        self.dim = check_int(dim, f"{type(self).__name__}: dim")
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self._last_pass: tuple[str, Any] | None = None

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from nflows_np.base import RngLike, as_generator, check_array
+from nflows_np.base import RngLike, as_generator, check_array, check_int
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -18,9 +18,7 @@ class StandardNormal:
     """
 
     def __init__(self, dim: int):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"StandardNormal: dim must be a positive integer, got {dim!r}")
-        self.dim = int(dim)
+        self.dim = check_int(dim, "StandardNormal: dim")
 
     def log_prob(self, z: Any) -> np.ndarray:
         """log N(z | 0, I), shape (N,)."""
@@ -33,11 +31,10 @@ class StandardNormal:
 
     def sample(self, n: int, rng: RngLike = None, temperature: float = 1.0) -> np.ndarray:
         """n draws of z ~ N(0, T² I) (T = ``temperature``; T = 1 is the base itself)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"StandardNormal.sample: n must be a non-negative integer, got {n!r}")
+        n = check_int(n, "StandardNormal.sample: n", minimum=0)
         if not np.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"StandardNormal.sample: temperature must be positive, got {temperature!r}")
-        return temperature * as_generator(rng).standard_normal((int(n), self.dim))
+        return temperature * as_generator(rng).standard_normal((n, self.dim))
 
     def __repr__(self) -> str:
         return f"StandardNormal(dim={self.dim})"
@@ -52,8 +49,7 @@ class Uniform:
     """
 
     def __init__(self, dim: int, low: float = -1.0, high: float = 1.0):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"Uniform: dim must be a positive integer, got {dim!r}")
+        dim = check_int(dim, "Uniform: dim")
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
             raise ValueError(f"Uniform: need finite low < high, got low={low!r}, high={high!r}")
         self.dim, self.low, self.high = int(dim), float(low), float(high)
@@ -70,9 +66,8 @@ class Uniform:
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         """n draws, shape (n, D)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"Uniform.sample: n must be a non-negative integer, got {n!r}")
-        return as_generator(rng).uniform(self.low, self.high, (int(n), self.dim))
+        n = check_int(n, "Uniform.sample: n", minimum=0)
+        return as_generator(rng).uniform(self.low, self.high, (n, self.dim))
 
     def __repr__(self) -> str:
         return f"Uniform(dim={self.dim}, low={self.low}, high={self.high})"

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack, lu_solve, solve_triangular
 
-from nflows_np.base import Flow, RngLike, as_generator, check_array
+from nflows_np.base import Flow, RngLike, as_generator, check_array, check_int
 from nflows_np.linalg import householder_apply, householder_apply_vjp, householder_product
 
 EPS = np.finfo(np.float64).eps
@@ -355,9 +355,7 @@ class QRLinear(_TriangularLinear):
         super().__init__(dim)
         if num_reflections is None:
             num_reflections = self.dim
-        if isinstance(num_reflections, bool) or not isinstance(num_reflections, (int, np.integer)) \
-                or num_reflections < 1:
-            raise ValueError(f"QRLinear: num_reflections must be a positive integer, got {num_reflections!r}")
+        num_reflections = check_int(num_reflections, "QRLinear: num_reflections")
         self._add_triangular_params(np.ones(self.dim), np.zeros((self.dim, self.dim)))
         self.add_param("vectors", as_generator(rng).standard_normal((int(num_reflections), self.dim)))
 

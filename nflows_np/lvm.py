@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from nflows_np.base import RngLike, as_generator
+from nflows_np.base import RngLike, as_generator, check_int
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -49,12 +49,6 @@ def _finite_array(value: Any, who: str, what: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{who}: {what} must be finite, got {value!r}")
     return array
-
-
-def _positive_int(value: Any, who: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{who}: {what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -217,7 +211,7 @@ class LinearGaussianLVM:
 
     def sample(self, n: int, rng: RngLike = None) -> tuple[np.ndarray, np.ndarray]:
         """n draws from the joint: z ~ p(z), x = a z + c + σ ε. Returns (x, z), each of shape (n,)."""
-        n = _positive_int(n, "LinearGaussianLVM.sample", "n")
+        n = check_int(n, "LinearGaussianLVM.sample: n")
         rng = as_generator(rng)
         z = rng.standard_normal(n)
         return self.a * z + self.c + self.sigma * rng.standard_normal(n), z
@@ -296,7 +290,7 @@ class LinearGaussianLVM:
 
     def elbo(self, x: Any, q: Normal, n: int, rng: RngLike = None) -> Estimate:
         """Monte Carlo ELBO: the mean of n log-weights log p(x, z|θ) − log q(z), z ~ q, and its standard error."""
-        n = _positive_int(n, "LinearGaussianLVM.elbo", "n")
+        n = check_int(n, "LinearGaussianLVM.elbo: n")
         log_w = self.log_weights(x, q, n, rng)
         return _estimate(log_w)
 
@@ -308,8 +302,8 @@ class LinearGaussianLVM:
         their mean and the standard error their std / √n_rep. K = 1 is the
         ELBO. Cost: O(n_rep · K) per data point.
         """
-        k = _positive_int(k, "LinearGaussianLVM.iwae_bound", "k")
-        n_rep = _positive_int(n_rep, "LinearGaussianLVM.iwae_bound", "n_rep")
+        k = check_int(k, "LinearGaussianLVM.iwae_bound: k")
+        n_rep = check_int(n_rep, "LinearGaussianLVM.iwae_bound: n_rep")
         log_w = self.log_weights(x, q, (n_rep, k), rng)
         return _estimate(logsumexp(log_w, axis=1) - np.log(k))
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from nflows_np.actnorm import ActNorm
 from nflows_np.autoregressive import MaskedAutoregressive
-from nflows_np.base import RngLike, as_generator
+from nflows_np.base import RngLike, as_generator, check_int
 from nflows_np.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.elementwise import ElementwiseAffine
 from nflows_np.io import load_params, read_checkpoint, save_params
@@ -100,9 +100,7 @@ def _builder(function: Callable[..., FlowModel]) -> Callable[..., FlowModel]:
         arguments = dict(bound.arguments)
         seed = _seed(arguments.pop("rng"))
         for key in ("dim", "num_layers"):
-            value = arguments[key]
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{function.__name__}: {key} must be a positive integer, got {value!r}")
+            check_int(arguments[key], f"{function.__name__}: {key}")
         model = function(**arguments, rng=np.random.default_rng(seed))
         model.spec = {"flow": function.__name__, **{key: _json_value(v) for key, v in arguments.items()}, "seed": seed}
         return model

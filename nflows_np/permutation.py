@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nflows_np.base import Flow
+from nflows_np.base import Flow, check_int
 
 
 class Permutation(Flow):
@@ -45,6 +45,4 @@ class Reverse(Permutation):
     """Reverses the order of the coordinates: z = (x_D, …, x_1)."""
 
     def __init__(self, dim: int):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"Reverse: dim must be a positive integer, got {dim!r}")
-        super().__init__(np.arange(dim)[::-1])
+        super().__init__(np.arange(check_int(dim, "Reverse: dim"))[::-1])

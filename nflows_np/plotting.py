@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.axes import Axes
 
-from nflows_np.base import RngLike, as_generator, check_array
+from nflows_np.base import RngLike, as_generator, check_array, check_int
 from nflows_np.distributions import StandardNormal
 
 __all__ = [
@@ -179,8 +179,7 @@ def density_grid(log_prob: LogProb, bounds: Bounds = DEFAULT_BOUNDS,
         call of ``log_prob`` on R² points.
     """
     (x_lo, x_hi), (y_lo, y_hi) = _check_bounds(bounds, "density_grid")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
-        raise ValueError(f"density_grid: resolution must be an integer >= 2, got {resolution!r}")
+    resolution = check_int(resolution, "density_grid: resolution", minimum=2)
     xx, yy = np.meshgrid(np.linspace(x_lo, x_hi, resolution), np.linspace(y_lo, y_hi, resolution))
     log_density = np.asarray(log_prob(np.column_stack([xx.ravel(), yy.ravel()])), dtype=np.float64)
     return xx, yy, np.exp(log_density).reshape(xx.shape)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nflows_np._residual import logcosh, solve_tanh_root, tanh_gate
-from nflows_np.base import Flow, RngLike, as_generator
+from nflows_np.base import Flow, RngLike, as_generator, check_int
 from nflows_np.linalg import householder_product, householder_product_vjp, polar, polar_vjp
 
 VARIANTS = ("orthogonal", "householder", "triangular")
@@ -106,16 +106,14 @@ class Sylvester(Flow):
         if variant not in VARIANTS:
             raise ValueError(f"Sylvester: variant must be one of {VARIANTS}, got {variant!r}")
         m = self.dim if m is None else m
-        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= self.dim:
+        if check_int(m, f"Sylvester: m (in 1..{self.dim})") > self.dim:
             raise ValueError(f"Sylvester: m must be an integer in 1..{self.dim}, got {m!r}")
         if variant != "orthogonal" and m != self.dim:
             raise ValueError(f"Sylvester: variant {variant!r} needs m = dim = {self.dim}, got m = {m}")
         if num_householder is not None and variant != "householder":
             raise ValueError(f"Sylvester: num_householder is for the 'householder' variant, not {variant!r}")
         num_householder = self.dim if num_householder is None else num_householder
-        if (isinstance(num_householder, bool) or not isinstance(num_householder, (int, np.integer))
-                or num_householder < 1):
-            raise ValueError(f"Sylvester: num_householder must be a positive integer, got {num_householder!r}")
+        num_householder = check_int(num_householder, "Sylvester: num_householder")
         if not isinstance(reverse, (bool, np.bool_)):
             raise TypeError(f"Sylvester: reverse must be True or False, got {reverse!r}")
         if reverse and variant != "triangular":

@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nflows_np import optim as optim_module
-from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array
+from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
 from nflows_np.io import load_params, save_params  # re-exported: nf.train.save_params / load_params
 
 __all__ = [
@@ -145,12 +145,6 @@ def linear_beta(start: float = 0.01, end: float = 1.0, steps: int = 1000) -> Cal
 
 # -- the loop -----------------------------------------------------------------------
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _make_optimizer(model: Any, optimizer: Any, lr: float) -> optim_module.Optimizer:
     if isinstance(optimizer, optim_module.Optimizer):
         return optimizer
@@ -189,7 +183,7 @@ def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict
     default 1 is measured to be faster for these small matrix products, and
     much faster on a busy machine (``benchmarks/speed.py``).
     """
-    steps = _check_positive_int("steps", steps)
+    steps = check_int(steps, "steps")
     opt = _make_optimizer(model, optimizer, lr)
     history = History(objective)
     last_good = {key: value.copy() for key, value in model.params.items()}
@@ -282,7 +276,7 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
     History
         ``history.loss`` (train NLL per step), ``history.eval["test_nll"]``.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     rng = as_generator(rng)
     sampler, _ = _as_sampler(data, model.dim)
     evaluate = None
@@ -317,7 +311,7 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 1000, batch_size: in
         β = 1), ``"log_z_iwae"`` (the IWAE estimate, a lower bound on log Z),
         and ``"kl"`` = F + log Z where the target knows log Z.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     rng = as_generator(rng)
     eval_rng = as_generator(int(rng.integers(2**63)))
     beta_fn = beta if callable(beta) else (lambda t, b=float(beta): b)
