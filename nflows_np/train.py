@@ -232,10 +232,10 @@ def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict
     return history
 
 
-def _as_sampler(data: Any, dim: int) -> tuple[Callable[[int, np.random.Generator], np.ndarray], np.ndarray | None]:
+def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.ndarray]:
     """A minibatch sampler from an array (shuffled epochs) or a callable ``sampler(n, rng)``."""
     if callable(data):
-        return data, None
+        return data
     array = check_array(data, dim, "fit_mle", "data")
     if array.shape[0] == 0:
         raise ValueError("fit_mle: data is empty")
@@ -252,7 +252,7 @@ def _as_sampler(data: Any, dim: int) -> tuple[Callable[[int, np.random.Generator
             needed -= take.size
         return np.concatenate(chunks)
 
-    return sample, array
+    return sample
 
 
 def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
@@ -278,14 +278,18 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
     """
     batch_size = check_int(batch_size, "batch_size")
     rng = as_generator(rng)
-    sampler, _ = _as_sampler(data, model.dim)
+    sampler = _as_sampler(data, model.dim)
     evaluate = None
     if test_data is not None:
         test_data = check_array(test_data, model.dim, "fit_mle", "test_data")
         evaluate = lambda: {"test_nll": test_nll(model, test_data)}  # noqa: E731
 
     def step(t: int) -> float:
-        return mle_step(model, check_array(sampler(batch_size, rng), model.dim, "fit_mle", "minibatch"))
+        try:
+            batch = check_array(sampler(batch_size, rng), model.dim, "fit_mle", "minibatch from the sampler")
+        except NonFiniteError as err:  # bad data is the caller's error, not a divergence of training
+            raise ValueError(str(err)) from None
+        return mle_step(model, batch)
 
     return fit(model, step, evaluate, objective="forward KL (MLE)", steps=steps, optimizer=optimizer, lr=lr,
                clip_norm=clip_norm, eval_every=eval_every, progress=progress)

@@ -141,6 +141,12 @@ def test_bad_training_data():
         train.fit_mle(model, np.zeros((10, 3)), steps=5)
     with pytest.raises(ValueError, match="non-finite"):
         train.fit_mle(model, np.full((10, 2), np.nan), steps=5)
+    # a sampler that returns NaN is bad data, not a divergence of training
+    nan_sampler = lambda n, rng: np.full((n, 2), np.nan)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", train.DivergenceWarning)
+        with pytest.raises(ValueError, match="minibatch from the sampler contains non-finite"):
+            train.fit_mle(model, nan_sampler, steps=5)
 
 
 def test_save_and_load_round_trip(tmp_path):
