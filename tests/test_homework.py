@@ -33,6 +33,7 @@ import pytest
 
 from nflows_np.grading import assignments
 from nflows_np.grading.markers import assign_file
+from test_grading import assert_gradescope  # one definition of Gradescope's results.json shape
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HOMEWORK = ROOT / "lectures" / "homework"
@@ -49,17 +50,6 @@ def run_cli(*args: str, cwd: pathlib.Path, timeout: float = 180) -> subprocess.C
     env = {**os.environ, "TMPDIR": str(cwd / "tmp"), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "nflows_np", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def assert_gradescope(report: dict) -> None:
-    """``report`` has the shape of Gradescope's results.json."""
-    assert set(report) >= {"score", "execution_time", "output", "tests"}
-    assert isinstance(report["score"], float) and isinstance(report["output"], str)
-    for test in report["tests"]:
-        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
-        assert test["status"] in ("passed", "failed")
-        assert test["visibility"] in ("visible", "after_due_date")
-        assert 0.0 <= test["score"] <= test["max_score"]
 
 
 # ---- typical student bugs -----------------------------------------------------------------
