@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 
 from nflows_np.base import RngLike, as_generator, check_array, check_int
+from nflows_np.numerics import LOG_2PI
 
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 class StandardNormal:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-EPS = np.finfo(np.float64).eps
+from nflows_np.numerics import EPS
+
 
 
 # -- the matrix determinant lemma -------------------------------------------------

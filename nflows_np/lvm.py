@@ -34,8 +34,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from nflows_np.base import RngLike, as_generator, check_int
+from nflows_np.numerics import LOG_2PI
 
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 __all__ = ["Estimate", "LinearGaussianLVM", "Normal"]
 

@@ -1,11 +1,11 @@
 """Named flow architectures, each rebuildable from a JSON-able spec.
 
-Every builder returns a :class:`~nflows_np.model.FlowModel` with an extra
+Every builder returns a :class:`~nflows_np.composition.FlowModel` with an extra
 attribute ``spec``: the builder's name, arguments and seed, e.g.
 ``{"flow": "realnvp", "dim": 2, "num_layers": 8, "hidden": [64, 64], "seed": 0}``,
 so that ``build(model.spec)`` gives the same model as it was built (same
 architecture, same initial parameters). A trained model is saved with
-:func:`save` (parameters + spec, via :func:`nflows_np.io.save_params`) and
+:func:`save` (parameters + spec, via :func:`nflows_np.checkpoint.save_params`) and
 rebuilt with :func:`load`.
 
 =========  ===============================================================
@@ -31,18 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from nflows_np.actnorm import ActNorm
-from nflows_np.autoregressive import MaskedAutoregressive
+from nflows_np.flows.actnorm import ActNorm
+from nflows_np.flows.autoregressive import MaskedAutoregressive
 from nflows_np.base import RngLike, as_generator, check_int
-from nflows_np.coupling import AdditiveCoupling, AffineCoupling
-from nflows_np.elementwise import ElementwiseAffine
-from nflows_np.io import load_params, read_checkpoint, save_params
-from nflows_np.linear import LULinear
-from nflows_np.model import FlowModel
-from nflows_np.permutation import Reverse
-from nflows_np.planar import Planar
-from nflows_np.radial import Radial
-from nflows_np.sylvester import Sylvester
+from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
+from nflows_np.flows.elementwise import ElementwiseAffine
+from nflows_np.checkpoint import load_params, read_checkpoint, save_params
+from nflows_np.flows.linear import LULinear
+from nflows_np.composition import FlowModel
+from nflows_np.flows.permutation import Reverse
+from nflows_np.flows.planar import Planar
+from nflows_np.flows.radial import Radial
+from nflows_np.flows.sylvester import Sylvester
 
 __all__ = [
     "BUILDERS",

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from nflows_np.base import RngLike, as_generator, check_array
+from nflows_np.numerics import sigmoid
 
 __all__ = ["NAMES", "Target", "EnergyTarget", "GaussianMixture", "get"]
 
@@ -163,12 +164,6 @@ def _log_sum_exp(a: np.ndarray, grad_a: np.ndarray) -> tuple[np.ndarray, np.ndar
     return lse, np.einsum("nk,nkd->nd", weights, grad_a)
 
 
-def _sigmoid(t: np.ndarray) -> np.ndarray:
-    """σ(t) = 1 / (1 + e^{−t})."""
-    # σ(t) = exp(−softplus(−t)) and softplus(u) = logaddexp(0, u) never overflows.
-    return np.exp(-np.logaddexp(0.0, -t))
-
-
 _WaveFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # z₁ ↦ (w(z₁), w'(z₁))
 
 
@@ -186,7 +181,7 @@ def _w2(z1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _w3(z1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """w₃ = 3 σ((z₁ − 1)/0.3),  w₃' = 3 σ(t) σ(−t) / 0.3 with t = (z₁ − 1)/0.3."""
     t = (z1 - 1.0) / 0.3
-    return 3.0 * _sigmoid(t), 3.0 * _sigmoid(t) * _sigmoid(-t) / 0.3
+    return 3.0 * sigmoid(t), 3.0 * sigmoid(t) * sigmoid(-t) / 0.3
 
 
 def _bump_exponent(u: np.ndarray, grad_u: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ Hidden widths (8, 8) keep the finite-difference checks fast.
 """
 from flow_cases import FlowCase
 
-from nflows_np.autoregressive import MaskedAutoregressive
-from nflows_np.coupling import AdditiveCoupling, AffineCoupling
+from nflows_np.flows.autoregressive import MaskedAutoregressive
+from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.gradcheck import randomize_params
 
 SCALE = 0.3

@@ -12,10 +12,10 @@ seven and is ten times tighter than the default 1e-10 (measured round trips: ~1e
 """
 from flow_cases import FlowCase
 from nflows_np.gradcheck import randomize_params
-from nflows_np.model import FlowModel
-from nflows_np.planar import Planar
-from nflows_np.radial import Radial
-from nflows_np.sylvester import Sylvester
+from nflows_np.composition import FlowModel
+from nflows_np.flows.planar import Planar
+from nflows_np.flows.radial import Radial
+from nflows_np.flows.sylvester import Sylvester
 
 ROOT_FINDER = {"inverse_tol": 1e-11}
 

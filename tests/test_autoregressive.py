@@ -8,8 +8,8 @@ and log-dets at random parameters are in the contract test, ``cases_coupling.py`
 import numpy as np
 import pytest
 
-from nflows_np.autoregressive import MaskedAutoregressive, made_degrees, made_masks
-from nflows_np.coupling import LOG_SCALE_BOUND
+from nflows_np.flows.autoregressive import MaskedAutoregressive, made_degrees, made_masks
+from nflows_np.flows.coupling import LOG_SCALE_BOUND
 from nflows_np.gradcheck import jacobian, randomize_params
 
 

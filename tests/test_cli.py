@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nflows_np as nf
-from nflows_np import datasets, io, models
+from nflows_np import checkpoint, datasets, models
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PICTURES = ("density.png", "flow_steps.png", "space.png", "history.png", "flow.gif")
@@ -58,7 +58,7 @@ def test_train_by_maximum_likelihood(mle_run):
     assert all((out / name).is_file() for name in PICTURES + ("model.npz", "history.json"))
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 20 and history["eval_steps"][-1] == 20 and "test_nll" in history["eval"]
-    spec = io.read_checkpoint(out / "model.npz")[1]
+    spec = checkpoint.read_checkpoint(out / "model.npz")[1]
     assert {key: spec[key] for key in ("flow", "num_layers", "hidden", "data")} == \
         {"flow": "realnvp", "num_layers": 2, "hidden": [8, 8], "data": "moons"}
 
@@ -72,7 +72,7 @@ def test_train_by_reverse_kl_anneals_beta(tmp_path):
     # linear_beta(0.01, 1, 20 // 2): rises over the first half, then 1
     assert beta[0] == 0.01 and np.all(np.diff(beta[:11]) > 0) and np.all(beta[10:] == 1.0)
     assert "kl" in history["eval"]
-    assert io.read_checkpoint(tmp_path / "model.npz")[1]["target"] == "U1"
+    assert checkpoint.read_checkpoint(tmp_path / "model.npz")[1]["target"] == "U1"
 
 
 def test_plot_redraws_a_trained_model(mle_run, tmp_path):
@@ -98,7 +98,7 @@ def bad_arguments(tmp: pathlib.Path) -> dict[str, tuple[tuple[str, ...], str]]:
     flow = models.realnvp(num_layers=2, hidden=(4,), rng=0)
     models.save(flow, tmp / "good.npz", data="moons")
     (tmp / "truncated.npz").write_bytes((tmp / "good.npz").read_bytes()[:200])
-    io.save_params(flow, tmp / "no_spec.npz")
+    checkpoint.save_params(flow, tmp / "no_spec.npz")
     moons = ("train", "--data", "moons")
     return {
         "unknown flow": (("train", "--flow", "nonesuch", "--data", "moons"), "unknown flow"),
@@ -215,8 +215,8 @@ def test_saved_model_reloads_with_identical_log_prob(name, tmp_path):
     loaded, spec = models.load(path)
     assert spec == stored and spec["target"] == "U1"
     assert np.array_equal(loaded.log_prob(x), expected)
-    rebuilt = models.build(io.read_checkpoint(path)[1])
-    io.load_params(rebuilt, path)
+    rebuilt = models.build(checkpoint.read_checkpoint(path)[1])
+    checkpoint.load_params(rebuilt, path)
     assert np.array_equal(rebuilt.log_prob(x), expected)
 
 

@@ -485,7 +485,7 @@ def test_bad_arguments_give_one_line_and_still_a_report(args, words, tmp_path, m
 
 
 def test_grader_failure_still_writes_a_valid_report(tmp_path, monkeypatch, capsys):
-    from nflows_np.grading import cli as grading_cli
+    from nflows_np.cli import grade as grading_cli
 
     def broken(*args, **kwargs):
         raise RuntimeError("the grader is broken")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nflows_np.gradcheck import numerical_gradient, numerical_vjp, randomize_params, rel_error
-from nflows_np.mlp import MLP
+from nflows_np.flows.mlp import MLP
 
 GRAD_TOL = 1e-6
 

@@ -125,13 +125,13 @@ def test_a_huge_learning_rate_diverges_cleanly():
     assert np.isfinite(model.log_prob(data[:10])).all()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"batch_size": -1}, "batch_size"),
-    ({"lr": -1.0}, "lr"), ({"optimizer": "rmsprop"}, "optimizer"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"steps": 0}, ValueError, "steps"), ({"steps": 2.5}, TypeError, "steps"), ({"batch_size": -1}, ValueError, "batch_size"),
+    ({"lr": -1.0}, ValueError, "lr"), ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
 ])
-def test_bad_training_arguments(kwargs, match):
+def test_bad_training_arguments(kwargs, error, match):
     model = nf.FlowModel([nf.ElementwiseAffine(2)])
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         train.fit_mle(model, np.zeros((10, 2)), **{"steps": 5, **kwargs})
 
 

@@ -9,7 +9,7 @@ The student writes, in the template ``lectures/homework/realnvp_coupling.py``:
 * ``nll_step(layers, x)`` -- the NLL of a stack and its gradient;
 * ``train_realnvp(x_train, seed)`` -- 6 couplings fitted to moons.
 
-References: ``nf.mlp.MLP`` and ``nf.AffineCoupling`` at the same parameters,
+References: ``nf.flows.mlp.MLP`` and ``nf.AffineCoupling`` at the same parameters,
 ``nf.train.mle_step`` for the loss, and for the trained layers
 ``nf.train.test_nll`` of ``nf.FlowModel`` on held-out moons drawn in the grader
 (never sent to the submission).  The known mistakes named in the feedback are
@@ -44,7 +44,7 @@ ENTROPY = nf.datasets.ENTROPY["moons"]
 NLL_FULL = 0.50     # nats above the entropy: full marks (the solution: ≤ 0.35 over 120 seeds, see the README)
 NLL_PARTIAL = 0.75  # half marks; the best Gaussian is 0.90 above
 STEP_LAYERS = 2
-BOUND = nf.coupling.LOG_SCALE_BOUND
+BOUND = nf.numerics.LOG_SCALE_BOUND
 _TIMEOUT = 10.0
 _TRAIN_TIMEOUT = 20.0
 
@@ -96,9 +96,9 @@ def _library_coupling(inputs: Arrays, prefix: str = "p.") -> nf.AffineCoupling:
     return set_params(nf.AffineCoupling(inputs["mask"], hidden=hidden), params_of(inputs, prefix))
 
 
-def _library_mlp(inputs: Arrays) -> nf.mlp.MLP:
+def _library_mlp(inputs: Arrays) -> nf.flows.mlp.MLP:
     sizes = [int(v) for v in inputs["sizes"]]
-    net = nf.mlp.MLP(sizes[0], sizes[-1], sizes[1:-1], "tanh", zero_last=False)
+    net = nf.flows.mlp.MLP(sizes[0], sizes[-1], sizes[1:-1], "tanh", zero_last=False)
     return set_params(net, params_of(inputs))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nflows_np.base import check_array
-from nflows_np.elementwise import ElementwiseAffine
+from nflows_np.flows.elementwise import ElementwiseAffine
 
 
 class ActNorm(ElementwiseAffine):

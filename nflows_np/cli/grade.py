@@ -24,7 +24,7 @@ import subprocess
 import sys
 import traceback
 
-from nflows_np.cli import UsageError, parse_number
+from nflows_np.cli.common import UsageError, parse_number
 from nflows_np.grading import assignments
 from nflows_np.grading.cases import Assignment
 from nflows_np.grading.markers import MarkerError, assign_file

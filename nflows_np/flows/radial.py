@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nflows_np._residual import sigmoid, softplus
+from nflows_np.numerics import sigmoid, softplus
 from nflows_np.base import Flow, RngLike, as_generator
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nflows_np._residual import logcosh, solve_tanh_root, tanh_gate
+from nflows_np.flows.residual import solve_tanh_root, tanh_gate
+from nflows_np.numerics import logcosh
 from nflows_np.base import Flow, RngLike, as_generator, check_int
 from nflows_np.linalg import householder_product, householder_product_vjp, polar, polar_vjp
 

@@ -4,7 +4,6 @@ These flows are written on the slides as x = g(z) = z + (a residual term): their
 closed form is ``inverse`` (z → x), and ``forward`` (x → z) solves g(z) = x by a
 root-finder to a stated tolerance.
 
-- :func:`softplus`, :func:`sigmoid`, :func:`logcosh` — stable scalar functions.
 - :func:`tanh_gate` — t = tanh(a), h′ = 1 − t² and ψ = 1 + h′(e − 1), the factor of
   the determinant of a tanh residual layer, written so that it stays accurate as e → 0.
 - :func:`solve_tanh_root` — the scalar equation a + (e − 1) tanh(a) = y, to machine precision.
@@ -15,34 +14,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.special
 
-EPS = np.finfo(np.float64).eps
+from nflows_np.numerics import EPS
+
 
 
 class NotConvergedError(RuntimeError):
     """A root-finder did not reach its stated tolerance; the message names the layer."""
-
-
-def softplus(x: np.ndarray | float) -> np.ndarray | float:
-    """log(1 + eˣ), as logaddexp(0, x): no overflow for large x, no log(1 + tiny) loss for small."""
-    if isinstance(x, float):  # a layer's scalar (e.g. planar wᵀu): math is ~10× cheaper than a ufunc call
-        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    return np.logaddexp(0.0, x)
-
-
-def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    """σ(x) = 1/(1 + e⁻ˣ) = softplus′(x) (``scipy.special.expit``: no overflow for x ≪ 0)."""
-    if isinstance(x, float):  # exp of −|x| only: no overflow either way
-        e = math.exp(-abs(x))
-        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
-    return scipy.special.expit(x)
-
-
-def logcosh(x: np.ndarray | float) -> np.ndarray:
-    """log cosh x = |x| + log1p(e^{−2|x|}) − log 2 (no overflow of cosh for |x| > 710)."""
-    x = np.abs(x)
-    return x + np.log1p(np.exp(-2.0 * x)) - np.log(2.0)
 
 
 def tanh_gate(a: np.ndarray, e: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

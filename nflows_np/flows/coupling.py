@@ -6,7 +6,7 @@ Slide (RealNVP), with the split written by a binary mask (x_A ↔ x_{1:d}, x_B �
 
 The Jacobian is block-triangular (∂z_A/∂x_B = 0, ∂z_A/∂x_A = I), so
 log|det ∂z/∂x| = log|det ∂z_B/∂x_B|, and c may be any network — here an
-:class:`~nflows_np.mlp.MLP`. One layer leaves x_A unchanged: permute (or
+:class:`~nflows_np.flows.mlp.MLP`. One layer leaves x_A unchanged: permute (or
 alternate masks) between layers so that every coordinate gets transformed.
 
 Both layers take the same arguments:
@@ -30,38 +30,8 @@ from typing import Any
 import numpy as np
 
 from nflows_np.base import Flow, RngLike
-from nflows_np.mlp import MLP, attach
-
-LOG_SCALE_BOUND = 3.0
-
-
-def bounded_log_scale(raw: np.ndarray, bound: float = LOG_SCALE_BOUND) -> np.ndarray:
-    """Soft clamp of a network's raw log-scale:  s = bound · tanh(ŝ / bound),  |s| < bound.
-
-    Why: exp(ŝ) of an unbounded network output overflows (or a scale of e^{±50}
-    ruins conditioning) as soon as |ŝ| grows, e.g. at |x| = 1e4 or after a bad
-    step; with the bound, each layer scales by a factor in (e^{−3}, e^{3}) ≈
-    (0.05, 20) whatever ŝ is, so exp never overflows. Why 3 and tanh: near 0,
-    s = ŝ − ŝ³/(3·bound²) + …, so ordinary log-scales (|ŝ| ≲ 1) pass almost
-    unchanged (slope ≥ 0.9) and the flow is not capped where it learns; a
-    stack of K layers still reaches scales up to e^{3K/2} per coordinate (8
-    alternating layers: e^{12} ≈ 1.6e5), far beyond standardised data. The
-    clamp is smooth, so the gradient is never cut off abruptly as by ``clip``.
-    Returns a new array (``raw`` is not written to).
-    """
-    s = raw / bound
-    np.tanh(s, out=s)
-    s *= bound
-    return s
-
-
-def bounded_log_scale_slope(s: np.ndarray, bound: float = LOG_SCALE_BOUND) -> np.ndarray:
-    """ds/dŝ = 1 − tanh²(ŝ/bound) = 1 − (s/bound)², from the clamped s (no second tanh)."""
-    slope = s / bound
-    slope *= slope
-    np.subtract(1.0, slope, out=slope)
-    return slope
-
+from nflows_np.flows.mlp import MLP
+from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope
 
 def check_mask(mask: Any, who: str) -> np.ndarray:
     """A coupling mask as an int array of 0/1 with both parts non-empty, or a clear error naming ``who``."""
@@ -101,7 +71,7 @@ class _Coupling(Flow):
         n_b = self.index_b.size
         out_dim = 2 * n_b if self.affine else n_b
         self.net = MLP(self.index_a.size, out_dim, hidden, activation, rng, zero_last=True, name=f"{self.name}.net")
-        attach(self, self.net)
+        self.expose(self.net, "net")
 
     def _conditioner(self, part_a: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """(s, t) = c(x_A): the bounded log-scale (None when additive) and the shift, one MLP pass."""

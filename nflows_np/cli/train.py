@@ -15,7 +15,7 @@
 ``list``
     The flows, the datasets with their entropies, the targets with log Z.
 
-Bad arguments raise :class:`~nflows_np.cli.UsageError`: one line, exit status 2.
+Bad arguments raise :class:`~nflows_np.cli.common.UsageError`: one line, exit status 2.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from nflows_np import datasets, models, targets, train
-from nflows_np.cli import UsageError, parse_number
-from nflows_np.model import FlowModel
+from nflows_np.cli.common import UsageError, parse_number
+from nflows_np.composition import FlowModel
 
 DEFAULT_OUT = "nflows_np_out"
 MODEL_FILE = "model.npz"

@@ -25,8 +25,8 @@ from scipy.linalg import lapack, lu_solve, solve_triangular
 
 from nflows_np.base import Flow, RngLike, as_generator, check_array, check_int
 from nflows_np.linalg import householder_apply, householder_apply_vjp, householder_product
+from nflows_np.numerics import EPS
 
-EPS = np.finfo(np.float64).eps
 
 
 def random_orthogonal(dim: int, rng: RngLike = None) -> np.ndarray:

@@ -41,8 +41,9 @@ class FlowModel(Flow):
         if not layers:
             raise ValueError("FlowModel: needs at least one layer")
         for index, layer in enumerate(layers):
-            if not all(hasattr(layer, attr) for attr in ("forward", "inverse", "backward", "params", "grads")):
-                raise TypeError(f"FlowModel: layer {index} ({type(layer).__name__}) does not follow the Flow contract")
+            if not isinstance(layer, Flow):
+                raise TypeError(f"FlowModel: layer {index} is a {type(layer).__name__}, not a nflows_np.Flow; "
+                                "subclass Flow and implement _forward/_forward_vjp/_inverse/_inverse_vjp")
         dims = {layer.dim for layer in layers}
         if len(dims) != 1:
             raise ValueError(f"FlowModel: layers have different dims {[layer.dim for layer in layers]}")
@@ -53,9 +54,7 @@ class FlowModel(Flow):
         if getattr(self.base, "dim", self.dim) != self.dim:
             raise ValueError(f"FlowModel: base has dim {self.base.dim}, layers have dim {self.dim}")
         for index, layer in enumerate(layers):
-            for key in layer.params:
-                self.params[f"{index}.{key}"] = layer.params[key]
-                self.grads[f"{index}.{key}"] = layer.grads[key]
+            self.expose(layer, str(index))
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -69,7 +68,7 @@ class FlowModel(Flow):
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
         log_det = np.zeros(x.shape[0])
         for layer in self.layers:
-            x, layer_log_det = layer._run("forward", x)
+            x, layer_log_det = layer._forward_pass(x)
             log_det += layer_log_det
         return x, log_det, None
 
@@ -82,7 +81,7 @@ class FlowModel(Flow):
     def _inverse(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
         log_det = np.zeros(z.shape[0])
         for layer in reversed(self.layers):
-            z, layer_log_det = layer._run("inverse", z)
+            z, layer_log_det = layer._inverse_pass(z)
             log_det += layer_log_det
         return z, log_det, None
 
@@ -91,10 +90,15 @@ class FlowModel(Flow):
             grad_x = layer._vjp(grad_x, grad_log_det)
         return grad_x
 
-    def _run(self, direction: str, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out, log_det = super()._run(direction, inp)
-        self._check_output(direction, inp, out, log_det)
-        return out, log_det
+    def _forward_pass(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z, log_det = super()._forward_pass(x)
+        self._check_output("forward", x, z, log_det)
+        return z, log_det
+
+    def _inverse_pass(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, log_det = super()._inverse_pass(z)
+        self._check_output("inverse", z, x, log_det)
+        return x, log_det
 
     def _check_output(self, direction: str, inp: np.ndarray, out: np.ndarray, log_det: np.ndarray) -> None:
         """Raise NonFiniteError naming the first layer whose output is NaN / inf (never a silent NaN)."""
@@ -111,10 +115,6 @@ class FlowModel(Flow):
                                      f"values (its input had max |value| {np.max(np.abs(h), initial=0):.3g})")
             h = h_next
         raise NonFiniteError(f"{self.name}.{direction}: non-finite output or log-det")
-
-    def zero_grad(self) -> None:
-        for layer in self.layers:
-            layer.zero_grad()
 
     # -- densities and sampling ----------------------------------------------
     def log_prob(self, x: Any) -> np.ndarray:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nflows_np._residual import sigmoid, softplus, solve_tanh_root, tanh_gate
+from nflows_np.flows.residual import solve_tanh_root, tanh_gate
+from nflows_np.numerics import sigmoid, softplus
 from nflows_np.base import Flow, RngLike, as_generator
 
 

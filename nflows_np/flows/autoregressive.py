@@ -12,8 +12,8 @@ from itertools import pairwise
 import numpy as np
 
 from nflows_np.base import Flow, RngLike
-from nflows_np.coupling import bounded_log_scale, bounded_log_scale_slope
-from nflows_np.mlp import MLP, attach, check_hidden
+from nflows_np.numerics import bounded_log_scale, bounded_log_scale_slope
+from nflows_np.flows.mlp import MLP, check_hidden
 
 
 def made_degrees(order: np.ndarray, hidden: Sequence[int]) -> list[np.ndarray]:
@@ -60,7 +60,7 @@ class MaskedAutoregressive(Flow):
     log|det ∂x/∂z| = +Σ_i α_i.
 
     The log-scale is bounded, α = 3·tanh(α̂/3) (the coupling layers' choice,
-    :func:`~nflows_np.coupling.bounded_log_scale`), so exp(±α) never overflows.
+    :func:`~nflows_np.flows.coupling.bounded_log_scale`), so exp(±α) never overflows.
     The last layer starts at 0: μ = α = 0, the layer starts as the identity.
     For D = 1, μ and α are learned constants (see :func:`made_degrees`).
 
@@ -93,7 +93,7 @@ class MaskedAutoregressive(Flow):
         self.degrees = made_degrees(self.order, hidden)
         self.net = MLP(self.dim, 2 * self.dim, hidden, activation, rng, zero_last=True,
                        masks=made_masks(self.degrees), name=f"{self.name}.net")
-        attach(self, self.net)
+        self.expose(self.net, "net")
 
     def _conditioner(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(μ, α) at every coordinate from one MADE pass; μ_i, α_i depend on x_{<i} only."""

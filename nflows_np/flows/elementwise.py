@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nflows_np._residual import logcosh
+from nflows_np.numerics import logcosh
 from nflows_np.base import Flow
 
 

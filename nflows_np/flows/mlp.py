@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nflows_np.base import RngLike, as_generator
+from nflows_np.base import Module, RngLike, as_generator
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -32,14 +32,7 @@ def check_hidden(hidden: Any, who: str) -> tuple[int, ...]:
     return tuple(int(width) for width in hidden)
 
 
-def attach(layer: Any, net: MLP, prefix: str = "net") -> None:
-    """Expose ``net``'s arrays in ``layer.params`` / ``layer.grads`` as ``"net.W1"``, … (same objects)."""
-    for key in net.params:
-        layer.params[f"{prefix}.{key}"] = net.params[key]
-        layer.grads[f"{prefix}.{key}"] = net.grads[key]
-
-
-class MLP:
+class MLP(Module):
     """Fully connected network ``out = MLP(h)`` with hand-written backward.
 
     Parameters ``"W1", "b1", …, "WL", "bL"``; ``W_k`` has shape (fan_in, fan_out)
@@ -90,8 +83,7 @@ class MLP:
         self.sizes = [int(in_dim), *hidden, int(out_dim)]
         self.activation = activation
         self.masks = self._check_masks(masks)
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
+        super().__init__()
         n_layers = len(self.sizes) - 1
         for k, (fan_in, fan_out) in enumerate(pairwise(self.sizes), start=1):
             std = np.sqrt(2.0 / (fan_in + fan_out)) if activation == "tanh" else np.sqrt(2.0 / fan_in)
@@ -100,9 +92,8 @@ class MLP:
                 weight[...] = 0.0
             if self.masks[k - 1] is not None:
                 weight *= self.masks[k - 1]
-            for key, value in ((f"W{k}", weight), (f"b{k}", np.zeros(fan_out))):
-                self.params[key] = value
-                self.grads[key] = np.zeros_like(value)
+            self.add_param(f"W{k}", weight)
+            self.add_param(f"b{k}", np.zeros(fan_out))
         # Lists of the same array objects as the dicts: no key look-ups on the hot path.
         self._weights = [self.params[f"W{k}"] for k in range(1, n_layers + 1)]
         self._biases = [self.params[f"b{k}"] for k in range(1, n_layers + 1)]
@@ -134,9 +125,6 @@ class MLP:
     @property
     def out_dim(self) -> int:
         return self.sizes[-1]
-
-    def num_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
 
     def _workspace(self, n: int) -> None:
         """(Re)allocate the (N, H) buffers of the hidden layers when the batch size changes.
@@ -218,11 +206,6 @@ class MLP:
         self._grad_weights[k] += grad_weight
         # Σ_n G as the BLAS product 1ᵀG: ~4x faster than G.sum(axis=0)
         self._grad_biases[k] += np.dot(self._ones, grad)
-
-    def zero_grad(self) -> None:
-        """Set every gradient to zero, in place."""
-        for grad in self.grads.values():
-            grad.fill(0.0)
 
     def __repr__(self) -> str:
         masked = ", masked" if self.masks[0] is not None else ""
