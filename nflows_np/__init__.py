@@ -17,9 +17,22 @@ from nflows_np import checkpoint, datasets, gradcheck, linalg, lvm, models, nume
 from nflows_np.base import Flow, Module
 from nflows_np.composition import FlowModel
 from nflows_np.distributions import StandardNormal, Uniform
-from nflows_np.flows import (ActNorm, AdditiveCoupling, AffineCoupling, ElementwiseAffine, Linear, LULinear,
-                             MaskedAutoregressive, Permutation, Planar, QRLinear, Radial, Reverse, SinhArcsinh,
-                             Sylvester)
+from nflows_np.flows import (
+    ActNorm,
+    AdditiveCoupling,
+    AffineCoupling,
+    ElementwiseAffine,
+    Linear,
+    LULinear,
+    MaskedAutoregressive,
+    Permutation,
+    Planar,
+    QRLinear,
+    Radial,
+    Reverse,
+    SinhArcsinh,
+    Sylvester,
+)
 
 _LAZY_MODULES = ("plotting", "grading")
 

@@ -26,13 +26,34 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from nflows_np.validation import NonFiniteError, RngLike, as_generator, check_array, check_int
 
-__all__ = ["Flow", "Module", "NonFiniteError", "RngLike", "as_generator", "check_array", "check_int"]
+__all__ = ["Flow", "FlowLike", "Module", "NonFiniteError", "RngLike", "as_generator", "check_array", "check_int"]
+
+
+@runtime_checkable
+class FlowLike(Protocol):
+    """The flow contract as a type: what training, optimisers, plotting and gradient checks rely on.
+
+    :class:`Flow` and every composition satisfy it; so does a student's own class
+    with these members, which ``gradcheck.check_flow`` can then check.
+    """
+
+    dim: int
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+
+    def forward(self, x: Any) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def inverse(self, z: Any) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def backward(self, grad_out: Any, grad_log_det: Any) -> np.ndarray: ...
+
+    def zero_grad(self) -> None: ...
 
 
 class Module:

@@ -9,7 +9,6 @@ from nflows_np.base import RngLike, as_generator, check_array, check_int
 from nflows_np.numerics import LOG_2PI
 
 
-
 class StandardNormal:
     """The standard normal base density  p(z) = N(z | 0, I_D).
 

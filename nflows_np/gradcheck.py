@@ -8,8 +8,10 @@ analytic, and this module checks them.
 - :func:`numerical_vjp` — central-difference vector-Jacobian product.
 - :func:`jacobian` — per-sample Jacobians of a batch map, by central differences
   or by ``scipy.differentiate.jacobian``.
-- :func:`check_flow` — every check of DESIGN §5 on any object that honours the
-  flow contract, returned as a readable :class:`FlowReport`.
+- one small function per property of the flow contract (:data:`CHECKS`), each
+  returning the :class:`CheckResult` lines it measured, and :func:`check_flow`,
+  which runs them all on any object honouring the contract (a ``Flow`` subclass
+  or a student's own class) and returns a readable :class:`FlowReport`.
 
 In float64, central differences with h ≈ 1e-6 have truncation error O(h²) ≈
 1e-12 and rounding error O(ε|L|/h) ≈ 1e-10·|L|, so a correct gradient shows a
@@ -22,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.differentiate
 
-from nflows_np.base import RngLike, as_generator
+from nflows_np.base import FlowLike
+from nflows_np.validation import RngLike, as_generator
 
 DIRECTIONS = ("forward", "inverse")
 
@@ -106,6 +108,8 @@ def jacobian(func: Callable[[np.ndarray], np.ndarray], x: np.ndarray, method: st
             out = func(flat)
             return np.moveaxis(out.reshape(*xi.shape[1:], dim), -1, 0)
 
+        import scipy.differentiate  # imported on use: it pulls in half of scipy
+
         result = scipy.differentiate.jacobian(columns, x.T)
         return np.moveaxis(result.df, -1, 0)  # (D, D, N) → (N, D, D)
     raise ValueError(f"jacobian: method must be 'central' or 'scipy', got {method!r}")
@@ -116,11 +120,11 @@ def log_abs_det(jac: np.ndarray) -> np.ndarray:
     return np.linalg.slogdet(jac)[1]
 
 
-# -- check_flow -----------------------------------------------------------------
+# -- the checks of the flow contract --------------------------------------------
 
 @dataclass
 class CheckResult:
-    """One check: its name, direction, the measured error and the tolerance."""
+    """One measured property: its name, direction, the measured error and the tolerance."""
 
     name: str
     direction: str
@@ -149,51 +153,206 @@ class FlowReport:
     def failures(self) -> list[CheckResult]:
         return [result for result in self.results if not result.passed]
 
-    def add(self, *args: Any, **kwargs: Any) -> CheckResult:
-        self.results.append(CheckResult(*args, **kwargs))
-        return self.results[-1]
-
     def __str__(self) -> str:
         verdict = "all checks passed" if self.ok else f"{len(self.failures())} of {len(self.results)} checks FAILED"
         return "\n".join([f"check_flow({self.flow_name}): {verdict}"] + [r.line() for r in self.results])
 
 
-def _pass(layer: Any, direction: str) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    return layer.forward if direction == "forward" else layer.inverse
+@dataclass
+class Probe:
+    """One direction of one layer, at the points a check needs, with the tolerances.
+
+    ``inp`` is x for ``"forward"`` and z = f(x) for ``"inverse"``, so both
+    directions are checked at points of the layer's domain.
+    """
+
+    layer: FlowLike
+    direction: str
+    inp: np.ndarray
+    rng: np.random.Generator
+    grad_tol: float = 1e-6
+    inverse_tol: float = 1e-10
+    log_det_tol: float = 1e-6
+    h: float = 1e-6
+    jacobian_method: str = "central"
+    max_entries: int | None = None
+
+    def run(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The checked pass."""
+        return (self.layer.forward if self.direction == "forward" else self.layer.inverse)(a)
+
+    def run_back(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The opposite pass."""
+        return (self.layer.inverse if self.direction == "forward" else self.layer.forward)(a)
+
+    def result(self, name: str, passed: bool, error: float = float("nan"), tol: float = float("nan"),
+               detail: str = "") -> CheckResult:
+        return CheckResult(name, self.direction, bool(passed), error, tol, detail)
 
 
 def _worst(a: np.ndarray, b: np.ndarray) -> str:
-    """'at index …: expected …, got …' for the largest difference of two arrays."""
+    """'worst at …: expected …, got …' for the largest difference of two arrays."""
     if a.size == 0:
         return ""
     index = np.unravel_index(np.argmax(np.abs(a - b)), a.shape)
     return f"worst at {tuple(int(i) for i in index)}: expected {b[index]:.6g}, got {a[index]:.6g}"
 
 
-def check_flow(layer: Any, x: Any, *, directions: tuple[str, ...] = DIRECTIONS, rng: RngLike = 0,
-               grad_tol: float = 1e-6, inverse_tol: float = 1e-10, log_det_tol: float = 1e-6,
-               h: float = 1e-6, jacobian_method: str = "central",
-               max_entries: int | None = None) -> FlowReport:
-    """Run every check of DESIGN §5 on ``layer`` at the data points ``x``.
+def _max_abs(a: np.ndarray) -> float:
+    return float(np.max(np.abs(a), initial=0.0))
 
-    The inverse direction is checked at ``z = layer.forward(x)[0]``, so both
-    directions see points of the layer's domain. Parameters are perturbed and
-    restored; ``grads`` are zeroed at the end.
 
-    Checks, per direction: output shapes and finiteness; ``inverse(forward(x))
-    ≈ x`` (max error ≤ ``inverse_tol``·max(1, max|x|)); opposite log-dets at
-    matching points; log_det = log|det J| of a finite-difference Jacobian
-    (``jacobian_method``) by ``slogdet`` (≤ ``log_det_tol``); ``backward``
-    against finite-difference vector-Jacobian products for the input and every
-    parameter (normwise relative error ≤ ``grad_tol``); ``backward`` adds into
-    ``grads`` (twice gives double); ``grads`` keep their identity; bad input
-    (1-D, wrong D, NaN, inf) raises ``ValueError``.
+def check_shapes(probe: Probe) -> list[CheckResult]:
+    """The pass returns (N, D) and (N,) arrays, all finite."""
+    out, log_det = (np.asarray(a) for a in probe.run(probe.inp))
+    n, dim = probe.inp.shape
+    shapes_ok = out.shape == (n, dim) and log_det.shape == (n,)
+    finite = shapes_ok and bool(np.all(np.isfinite(out)) and np.all(np.isfinite(log_det)))
+    return [probe.result("shapes (N, D), (N,)", shapes_ok, detail="" if shapes_ok else f"got {out.shape}, {log_det.shape}"),
+            probe.result("finite outputs", finite)]
+
+
+def check_round_trip(probe: Probe) -> list[CheckResult]:
+    """The opposite pass undoes this one: max |back − in| ≤ inverse_tol · max(1, max |in|)."""
+    back, _ = probe.run_back(probe.run(probe.inp)[0])
+    error = _max_abs(back - probe.inp) / max(1.0, _max_abs(probe.inp))
+    return [probe.result("round trip", error <= probe.inverse_tol, error, probe.inverse_tol, _worst(back, probe.inp))]
+
+
+def check_opposite_log_dets(probe: Probe) -> list[CheckResult]:
+    """log|det ∂f/∂x| at x and log|det ∂g/∂z| at z = f(x) sum to zero."""
+    out, log_det = probe.run(probe.inp)
+    _, log_det_back = probe.run_back(out)
+    error = _max_abs(log_det + log_det_back)
+    return [probe.result("opposite log-dets", error <= probe.inverse_tol * max(1.0, _max_abs(log_det)),
+                         error, probe.inverse_tol)]
+
+
+def check_log_det(probe: Probe) -> list[CheckResult]:
+    """log_det equals log|det J| of a numerical Jacobian, by ``numpy.linalg.slogdet``."""
+    _, log_det = probe.run(probe.inp)
+    reference = log_abs_det(jacobian(lambda a: probe.run(a)[0], probe.inp, method=probe.jacobian_method))
+    error = _max_abs(log_det - reference)
+    return [probe.result(f"log_det = slogdet(J) [{probe.jacobian_method}]", error <= probe.log_det_tol, error,
+                         probe.log_det_tol, _worst(log_det, reference))]
+
+
+def _analytic_vjp(probe: Probe, grad_out: np.ndarray, grad_log_det: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``backward`` after a fresh pass, from zeroed grads: (∂L/∂in, copies of ∂L/∂θ)."""
+    probe.layer.zero_grad()
+    probe.run(probe.inp)
+    grad_in = np.array(probe.layer.backward(grad_out, grad_log_det))
+    grads = {key: value.copy() for key, value in probe.layer.grads.items()}
+    probe.layer.zero_grad()
+    return grad_in, grads
+
+
+def _cotangents(probe: Probe) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], float]]:
+    """Random ∂L/∂out, ∂L/∂log_det and the scalar L(in) = Σ ∂L/∂out ⊙ out + Σ ∂L/∂log_det ⊙ log_det."""
+    grad_out = probe.rng.standard_normal(probe.inp.shape)
+    grad_log_det = probe.rng.standard_normal(probe.inp.shape[0])
+
+    def loss(a: np.ndarray) -> float:
+        out, log_det = probe.run(a)
+        return float(np.sum(grad_out * out) + np.sum(grad_log_det * log_det))
+    return grad_out, grad_log_det, loss
+
+
+def check_backward_input(probe: Probe) -> list[CheckResult]:
+    """``backward`` returns the finite-difference ∂L/∂in (normwise relative error ≤ grad_tol)."""
+    grad_out, grad_log_det, loss = _cotangents(probe)
+    grad_in, _ = _analytic_vjp(probe, grad_out, grad_log_det)
+    point = probe.inp.copy()
+    numeric = numerical_gradient(lambda: loss(point), point, probe.h)
+    error = rel_error(grad_in, numeric)
+    return [probe.result("backward: input", error <= probe.grad_tol, error, probe.grad_tol, _worst(grad_in, numeric))]
+
+
+def check_backward_params(probe: Probe) -> list[CheckResult]:
+    """``backward`` adds the finite-difference ∂L/∂θ into ``grads``, for every parameter."""
+    grad_out, grad_log_det, loss = _cotangents(probe)
+    _, analytic = _analytic_vjp(probe, grad_out, grad_log_det)
+    results = []
+    for key, value in probe.layer.params.items():
+        indices = None
+        if probe.max_entries is not None and value.size > probe.max_entries:
+            indices = probe.rng.choice(value.size, probe.max_entries, replace=False)
+        numeric = numerical_gradient(lambda: loss(probe.inp), value, probe.h, indices).reshape(-1)
+        mine = analytic[key].reshape(-1)
+        if indices is not None:
+            numeric, mine = numeric[indices], mine[indices]
+        error = rel_error(mine, numeric)
+        results.append(probe.result(f"backward: {key}", error <= probe.grad_tol, error, probe.grad_tol,
+                                    _worst(mine, numeric)))
+    return results
+
+
+def check_backward_accumulates(probe: Probe) -> list[CheckResult]:
+    """``backward`` adds into ``grads``: two calls give twice one call's gradients."""
+    grad_out, grad_log_det, _ = _cotangents(probe)
+    _, once = _analytic_vjp(probe, grad_out, grad_log_det)
+    for _ in range(2):
+        probe.run(probe.inp)
+        probe.layer.backward(grad_out, grad_log_det)
+    error = max((rel_error(probe.layer.grads[key], 2.0 * once[key]) for key in once), default=0.0)
+    probe.layer.zero_grad()
+    return [probe.result("backward accumulates", error <= 1e-12, error, 1e-12)]
+
+
+def check_refuses_bad_input(probe: Probe) -> list[CheckResult]:
+    """A 1-D array, a wrong D, NaN and inf are each refused with a ValueError."""
+    n, dim = probe.inp.shape
+    bad_inputs = {"1-D input": probe.inp[0] if n else np.zeros(dim), "wrong D": np.zeros((2, dim + 1)),
+                  "NaN": np.full((2, dim), np.nan), "inf": np.full((2, dim), np.inf)}
+    results = []
+    for label, bad in bad_inputs.items():
+        try:
+            probe.run(bad)
+            results.append(probe.result(f"refuses {label}", False, detail="no error raised"))
+        except ValueError:
+            results.append(probe.result(f"refuses {label}", True))
+        except Exception as err:  # noqa: BLE001 - the report says what was raised instead
+            results.append(probe.result(f"refuses {label}", False, detail=f"raised {type(err).__name__}, expected ValueError"))
+    return results
+
+
+CHECKS: tuple[Callable[[Probe], list[CheckResult]], ...] = (
+    check_shapes, check_round_trip, check_opposite_log_dets, check_log_det,
+    check_backward_input, check_backward_params, check_backward_accumulates, check_refuses_bad_input,
+)
+
+
+def make_probe(layer: FlowLike, x: Any, direction: str, rng: RngLike = 0, **options: Any) -> Probe:
+    """A :class:`Probe` of ``direction`` at x (forward) or at z = f(x) (inverse); ``options`` are its tolerances."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    x = np.array(x, dtype=np.float64)
+    inp = x if direction == "forward" else np.asarray(layer.forward(x)[0], dtype=np.float64)
+    return Probe(layer, direction, inp, as_generator(rng), **options)
+
+
+def check_flow(layer: FlowLike, x: Any, *, directions: tuple[str, ...] = DIRECTIONS, rng: RngLike = 0,
+               checks: tuple[Callable[[Probe], list[CheckResult]], ...] = CHECKS, **options: Any) -> FlowReport:
+    """Run every check of the flow contract on ``layer`` at the data points ``x``.
+
+    For each direction, each function of ``checks`` (default :data:`CHECKS`)
+    measures one property; a check that raises is reported as failed with the
+    error. Then ``params`` and ``grads`` must have kept their identity.
+    Parameters are perturbed and restored; ``grads`` are zeroed at the end.
 
     Parameters
     ----------
-    max_entries : int, optional
-        Check at most this many randomly chosen entries of each parameter
-        array (all when None): finite differences cost two passes an entry.
+    layer : object honouring the flow contract
+    x : array_like, shape (N, D)
+        Points of the layer's data domain.
+    directions : tuple of {"forward", "inverse"}
+    rng : None, int or numpy.random.Generator
+        Draws the random cotangents of the gradient checks.
+    **options
+        Tolerances of :class:`Probe`: ``grad_tol`` (1e-6), ``inverse_tol`` (1e-10),
+        ``log_det_tol`` (1e-6), ``h`` (1e-6), ``jacobian_method`` ("central" or
+        "scipy"), ``max_entries`` (check at most this many random entries of each
+        parameter; finite differences cost two passes an entry).
 
     Returns
     -------
@@ -202,105 +361,26 @@ def check_flow(layer: Any, x: Any, *, directions: tuple[str, ...] = DIRECTIONS, 
     """
     rng = as_generator(rng)
     report = FlowReport(type(layer).__name__)
-    x = np.array(x, dtype=np.float64)
-    n, dim = x.shape
-    grad_ids = {key: id(value) for key, value in layer.grads.items()}
-    param_ids = {key: id(value) for key, value in layer.params.items()}
+    identity = ({k: id(v) for k, v in layer.params.items()}, {k: id(v) for k, v in layer.grads.items()})
     layer.zero_grad()
-
-    try:
-        z, log_det_f = layer.forward(x)
-    except Exception as err:  # noqa: BLE001 - the report says what went wrong
-        report.add("forward runs", "forward", False, detail=f"{type(err).__name__}: {err}")
-        return report
-    inputs = {"forward": x, "inverse": z}
-
     for direction in directions:
-        run = _pass(layer, direction)
-        inp = inputs[direction]
         try:
-            out, log_det = run(inp)
-        except Exception as err:  # noqa: BLE001
-            report.add("runs", direction, False, detail=f"{type(err).__name__}: {err}")
+            probe = make_probe(layer, x, direction, rng, **options)
+        except Exception as err:  # noqa: BLE001 - the report says what went wrong
+            report.results.append(CheckResult("runs", direction, False, detail=f"{type(err).__name__}: {err}"))
             continue
-        out, log_det = np.asarray(out), np.asarray(log_det)
-        shapes_ok = out.shape == (n, dim) and log_det.shape == (n,)
-        report.add("shapes (N, D), (N,)", direction, shapes_ok,
-                   detail="" if shapes_ok else f"got {out.shape}, {log_det.shape}")
-        finite = bool(np.all(np.isfinite(out)) and np.all(np.isfinite(log_det)))
-        report.add("finite outputs", direction, finite)
-        if not (shapes_ok and finite):
-            continue
-
-        # Round trip and opposite log-dets at matching points.
-        back, log_det_back = _pass(layer, "inverse" if direction == "forward" else "forward")(out)
-        scale = max(1.0, float(np.max(np.abs(inp)))) if inp.size else 1.0
-        error = float(np.max(np.abs(back - inp))) / scale if inp.size else 0.0
-        report.add("round trip", direction, error <= inverse_tol, error, inverse_tol, _worst(back, inp))
-        error = float(np.max(np.abs(log_det + log_det_back))) if n else 0.0
-        report.add("opposite log-dets", direction, error <= inverse_tol * max(1.0, float(np.max(np.abs(log_det), initial=0.0))),
-                   error, inverse_tol)
-
-        # log_det against slogdet of a numerical Jacobian.
-        jac = jacobian(lambda a: run(a)[0], inp, method=jacobian_method)
-        reference = log_abs_det(jac)
-        error = float(np.max(np.abs(log_det - reference))) if n else 0.0
-        report.add(f"log_det = slogdet(J) [{jacobian_method}]", direction, error <= log_det_tol, error, log_det_tol,
-                   _worst(log_det, reference))
-
-        # backward against finite differences, for the input and every parameter.
-        grad_out = rng.standard_normal((n, dim))
-        grad_log_det = rng.standard_normal(n)
-
-        def loss(a: np.ndarray = inp) -> float:
-            o, ld = run(a)
-            return float(np.sum(grad_out * o) + np.sum(grad_log_det * ld))
-
-        layer.zero_grad()
-        run(inp)
-        grad_in = np.array(layer.backward(grad_out, grad_log_det))
-        analytic = {key: value.copy() for key, value in layer.grads.items()}
-        probe = inp.copy()
-        numeric_in = numerical_gradient(lambda: loss(probe), probe, h)
-        report.add("backward: input", direction, rel_error(grad_in, numeric_in) <= grad_tol,
-                   rel_error(grad_in, numeric_in), grad_tol, _worst(grad_in, numeric_in))
-        for key, value in layer.params.items():
-            indices = None
-            if max_entries is not None and value.size > max_entries:
-                indices = rng.choice(value.size, max_entries, replace=False)
-            numeric = numerical_gradient(loss, value, h, indices)
-            mine = analytic[key] if indices is None else analytic[key].reshape(-1)[indices]
-            numeric = numeric if indices is None else numeric.reshape(-1)[indices]
-            error = rel_error(mine, numeric)
-            report.add(f"backward: {key}", direction, error <= grad_tol, error, grad_tol, _worst(mine, numeric))
-
-        # backward adds into grads: a second call doubles them.
-        run(inp)
-        layer.backward(grad_out, grad_log_det)
-        doubled = max((rel_error(layer.grads[k], 2 * analytic[k]) for k in analytic), default=0.0)
-        report.add("backward accumulates", direction, doubled <= 1e-12, doubled, 1e-12)
-        layer.zero_grad()
-
-        # Bad input is refused with a ValueError.
-        bad_inputs = {"1-D input": inp[0] if n else np.zeros(dim), "wrong D": np.zeros((2, dim + 1)),
-                      "NaN": np.full((2, dim), np.nan), "inf": np.full((2, dim), np.inf)}
-        for label, bad in bad_inputs.items():
+        for check in checks:
             try:
-                run(bad)
-                report.add(f"refuses {label}", direction, False, detail="no error raised")
-            except ValueError:
-                report.add(f"refuses {label}", direction, True)
+                report.results.extend(check(probe))
             except Exception as err:  # noqa: BLE001
-                report.add(f"refuses {label}", direction, False, detail=f"raised {type(err).__name__}, expected ValueError")
-
-    same = {k: id(v) for k, v in layer.grads.items()} == grad_ids and \
-        {k: id(v) for k, v in layer.params.items()} == param_ids
-    report.add("params/grads keep identity", "both", same)
+                report.results.append(probe.result(check.__name__, False, detail=f"{type(err).__name__}: {err}"))
+    kept = identity == ({k: id(v) for k, v in layer.params.items()}, {k: id(v) for k, v in layer.grads.items()})
+    report.results.append(CheckResult("params/grads keep identity", "both", kept))
     layer.zero_grad()
     return report
 
 
-def randomize_params(layer: Any, rng: RngLike = None, scale: float = 0.5) -> Any:
+def randomize_params(layer: FlowLike, rng: RngLike = None, scale: float = 0.5) -> FlowLike:
     """Set every parameter of ``layer`` to N(0, scale²) draws, in place; returns ``layer``.
 
     Tests use it to check layers away from their (often identity) initialisation.

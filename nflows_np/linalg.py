@@ -17,8 +17,6 @@ import numpy as np
 
 from nflows_np.numerics import EPS
 
-
-
 # -- the matrix determinant lemma -------------------------------------------------
 
 def _lemma_operands(V: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

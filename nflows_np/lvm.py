@@ -31,11 +31,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 
 from nflows_np.base import RngLike, as_generator, check_int
-from nflows_np.numerics import LOG_2PI
-
+from nflows_np.numerics import LOG_2PI, logsumexp
 
 __all__ = ["Estimate", "LinearGaussianLVM", "Normal"]
 
@@ -133,10 +131,8 @@ class Normal:
 
     def sample(self, n: int | tuple[int, ...], rng: RngLike = None) -> np.ndarray:
         """Draws z = m + s ε, ε ~ N(0, 1), of shape (*n, *param_shape) (n an int or a tuple)."""
-        leading = (n,) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else tuple(n)
-        for size in leading:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-                raise ValueError(f"Normal.sample: n must be a non-negative integer or a tuple of them, got {n!r}")
+        leading = tuple(n) if isinstance(n, tuple) else (n,)
+        leading = tuple(check_int(size, "Normal.sample: n", minimum=0) for size in leading)
         eps = as_generator(rng).standard_normal(leading + self.params["mean"].shape)
         return self.params["mean"] + self.std * eps
 

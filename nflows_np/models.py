@@ -31,14 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from nflows_np.base import RngLike, as_generator, check_int
+from nflows_np.checkpoint import load_params, read_checkpoint, save_params
+from nflows_np.composition import FlowModel
 from nflows_np.flows.actnorm import ActNorm
 from nflows_np.flows.autoregressive import MaskedAutoregressive
-from nflows_np.base import RngLike, as_generator, check_int
 from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.flows.elementwise import ElementwiseAffine
-from nflows_np.checkpoint import load_params, read_checkpoint, save_params
 from nflows_np.flows.linear import LULinear
-from nflows_np.composition import FlowModel
 from nflows_np.flows.permutation import Reverse
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial

@@ -30,6 +30,15 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
     return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
 
 
+def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log Σ exp(a) along ``axis``, shifted by the maximum so no term overflows (−inf where every term is −inf)."""
+    a = np.asarray(a, dtype=np.float64)
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
 def logcosh(x: np.ndarray | float) -> np.ndarray:
     """log cosh x = |x| + log1p(e^{−2|x|}) − log 2 (no overflow of cosh for |x| > 710)."""
     x = np.abs(x)

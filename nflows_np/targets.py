@@ -51,14 +51,13 @@ raises ``NotImplementedError``.
 from __future__ import annotations
 
 import abc
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from nflows_np.base import RngLike, as_generator, check_array
 from nflows_np.numerics import sigmoid
+from nflows_np.validation import RngLike, as_generator, check_array, check_int
 
 __all__ = ["NAMES", "Target", "EnergyTarget", "GaussianMixture", "get"]
 
@@ -140,9 +139,7 @@ class Target(abc.ABC):
         raise NotImplementedError(f"target {self.name!r} has no exact sampler")
 
     def _check_n(self, n: Any) -> int:
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"target {self.name!r}: sample size n must be a non-negative integer, got {n!r}")
-        return int(n)
+        return check_int(n, f"target {self.name!r}: sample size n", minimum=0)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, log_z={self.log_z}, log_z_domain={self.log_z_domain!r})"

@@ -1,6 +1,7 @@
 """Contract cases: elementwise flows (affine, sinh-arcsinh), permutations, and a composition of them."""
-import nflows_np as nf
 from flow_cases import FlowCase
+
+import nflows_np as nf
 from nflows_np.gradcheck import randomize_params
 
 

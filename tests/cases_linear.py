@@ -12,10 +12,11 @@ initialisation (so W⁻ᵀ ≠ W and a transposition error would show):
   layer with randomised s, t.
 """
 from flow_cases import FlowCase
-from nflows_np.flows.actnorm import ActNorm
-from nflows_np.gradcheck import randomize_params
-from nflows_np.flows.linear import Linear, LULinear, QRLinear
+
 from nflows_np.composition import FlowModel
+from nflows_np.flows.actnorm import ActNorm
+from nflows_np.flows.linear import Linear, LULinear, QRLinear
+from nflows_np.gradcheck import randomize_params
 
 
 def _linear(dim):

@@ -11,11 +11,12 @@ case Sylvester-triangular-D4-reverse): ``inverse_tol=1e-11`` covers it with a ma
 seven and is ten times tighter than the default 1e-10 (measured round trips: ~1e-16).
 """
 from flow_cases import FlowCase
-from nflows_np.gradcheck import randomize_params
+
 from nflows_np.composition import FlowModel
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial
 from nflows_np.flows.sylvester import Sylvester
+from nflows_np.gradcheck import randomize_params
 
 ROOT_FINDER = {"inverse_tol": 1e-11}
 

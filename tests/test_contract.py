@@ -4,9 +4,9 @@ Layers register in ``tests/cases_<family>.py``; see ``flow_cases.py``.
 """
 import numpy as np
 import pytest
-
 from flow_cases import all_cases
-from nflows_np.gradcheck import check_flow
+
+from nflows_np.gradcheck import CHECKS, DIRECTIONS, check_backward_params, make_probe
 
 CASES = all_cases()
 IDS = [case.name for case in CASES]
@@ -17,12 +17,19 @@ def case(request):
     return request.param
 
 
-def test_check_flow(case):
-    """Shapes, round trip, opposite log-dets, log_det = slogdet(J), backward = finite differences."""
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("check", CHECKS, ids=[check.__name__ for check in CHECKS])
+def test_contract(case, check, direction):
+    """One property of the contract (shapes, round trip, opposite log-dets, log_det = slogdet(J),
+    backward = finite differences for the input and every parameter, accumulation, bad input)."""
     rng = np.random.default_rng(1234)
     layer = case.make(rng)
-    report = check_flow(layer, case.inputs(rng, 6), rng=rng, **case.check_kwargs)
-    assert report.ok, str(report)
+    identity = {key: id(value) for key, value in layer.grads.items()}
+    probe = make_probe(layer, case.inputs(rng, 6), direction, rng, **case.check_kwargs)
+    results = check(probe)
+    assert len(results) >= (len(layer.params) if check is check_backward_params else 1)
+    assert all(result.passed for result in results), "\n".join(result.line() for result in results)
+    assert {key: id(value) for key, value in layer.grads.items()} == identity, "grads changed identity"
 
 
 def test_scipy_jacobian_log_det(case):

@@ -8,6 +8,7 @@ parameters are in the contract test, registered in ``cases_coupling.py``.)
 import numpy as np
 import pytest
 
+from nflows_np.composition import FlowModel
 from nflows_np.flows.coupling import (
     LOG_SCALE_BOUND,
     AdditiveCoupling,
@@ -16,7 +17,6 @@ from nflows_np.flows.coupling import (
     bounded_log_scale_slope,
 )
 from nflows_np.gradcheck import jacobian, randomize_params
-from nflows_np.composition import FlowModel
 
 CLASSES = [AdditiveCoupling, AffineCoupling]
 

@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from test_grading import assert_gradescope  # one definition of Gradescope's results.json shape
 
 from nflows_np.grading import assignments
 from nflows_np.grading.markers import assign_file
-from test_grading import assert_gradescope  # one definition of Gradescope's results.json shape
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HOMEWORK = ROOT / "lectures" / "homework"

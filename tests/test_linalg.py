@@ -15,8 +15,16 @@ import pytest
 import scipy.linalg
 
 from nflows_np.gradcheck import numerical_gradient, rel_error
-from nflows_np.linalg import (det_lemma, householder_apply, householder_apply_vjp, householder_product,
-                              householder_product_vjp, log_det_lemma, polar, polar_vjp)
+from nflows_np.linalg import (
+    det_lemma,
+    householder_apply,
+    householder_apply_vjp,
+    householder_product,
+    householder_product_vjp,
+    log_det_lemma,
+    polar,
+    polar_vjp,
+)
 
 EPS = np.finfo(np.float64).eps
 GRAD_TOL = 1e-6

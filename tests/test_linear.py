@@ -15,8 +15,8 @@ import scipy.linalg
 
 import nflows_np.flows.linear
 from nflows_np.flows.actnorm import ActNorm
-from nflows_np.gradcheck import randomize_params
 from nflows_np.flows.linear import Linear, LULinear, QRLinear, random_orthogonal
+from nflows_np.gradcheck import randomize_params
 
 EPS = np.finfo(np.float64).eps
 

@@ -10,8 +10,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from nflows_np.gradcheck import numerical_gradient, numerical_vjp, randomize_params, rel_error
 from nflows_np.flows.mlp import MLP
+from nflows_np.gradcheck import numerical_gradient, numerical_vjp, randomize_params, rel_error
 
 GRAD_TOL = 1e-6
 
@@ -132,9 +132,9 @@ ONE_HIDDEN = {"in_dim": 2, "out_dim": 2, "hidden": (3,)}
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"in_dim": 0, "out_dim": 2}, ValueError, "in_dim and out_dim"),
-    ({"in_dim": 2, "out_dim": 2.5}, ValueError, "in_dim and out_dim"),
-    ({"in_dim": 2, "out_dim": 2, "hidden": 64}, ValueError, "hidden"),
+    ({"in_dim": 0, "out_dim": 2}, ValueError, "in_dim"),
+    ({"in_dim": 2, "out_dim": 2.5}, TypeError, "out_dim"),
+    ({"in_dim": 2, "out_dim": 2, "hidden": 64}, TypeError, "hidden"),
     ({"in_dim": 2, "out_dim": 2, "hidden": (8, 0)}, ValueError, "hidden"),
     ({"in_dim": 2, "out_dim": 2, "activation": "sigmoid"}, ValueError, "activation"),
     ({"in_dim": 2, "out_dim": 2, "rng": "seed"}, TypeError, "rng"),

@@ -19,13 +19,13 @@ import pytest
 import scipy.linalg
 import scipy.optimize
 
-from nflows_np.flows.residual import NotConvergedError, solve_tanh_root, tanh_gate
-from nflows_np.numerics import logcosh, softplus
-from nflows_np.gradcheck import randomize_params
-from nflows_np.linalg import log_det_lemma
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial
+from nflows_np.flows.residual import NotConvergedError, solve_tanh_root, tanh_gate
 from nflows_np.flows.sylvester import Sylvester
+from nflows_np.gradcheck import randomize_params
+from nflows_np.linalg import log_det_lemma
+from nflows_np.numerics import logcosh, softplus
 
 EPS = np.finfo(np.float64).eps
 DRAWS, SCALE = 200, 5.0

@@ -353,10 +353,12 @@ def test_bad_points_raise_naming_the_target(name, bad):
 
 @pytest.mark.parametrize("name", targets.NAMES)
 def test_non_numeric_points_and_bad_sample_sizes(name):
-    """Non-numeric x is a TypeError (the project's check_array convention); bad n a ValueError."""
+    """Non-numeric x and a non-integer n are TypeErrors, a negative n a ValueError (nflows_np.validation)."""
     target = targets.get(name)
     with pytest.raises(TypeError, match=f"'{name}'"):
         target.log_prob(np.array([["a", "b"]]))
-    for n in (-1, 2.5, True, "3"):
-        with pytest.raises(ValueError, match=f"'{name}'"):
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        target.sample(-1, rng=0)
+    for n in (2.5, True, "3"):
+        with pytest.raises(TypeError, match=f"'{name}'"):
             target.sample(n, rng=0)

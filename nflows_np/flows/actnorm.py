@@ -10,6 +10,7 @@ import numpy as np
 
 from nflows_np.base import check_array
 from nflows_np.flows.elementwise import ElementwiseAffine
+from nflows_np.validation import check_bool, check_real
 
 
 class ActNorm(ElementwiseAffine):
@@ -63,12 +64,8 @@ class ActNorm(ElementwiseAffine):
 
     def __init__(self, dim: int, data_init: bool = True, min_std: float = 1e-6):
         super().__init__(dim)
-        if not isinstance(data_init, (bool, np.bool_)):
-            raise TypeError(f"ActNorm: data_init must be True or False, got {data_init!r}")
-        if isinstance(min_std, bool) or not isinstance(min_std, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(min_std) and min_std > 0):
-            raise ValueError(f"ActNorm: min_std must be a positive finite number, got {min_std!r}")
-        self.min_std = float(min_std)
+        check_bool(data_init, "ActNorm: data_init")
+        self.min_std = check_real(min_std, "ActNorm: min_std", minimum=0.0, inclusive=False)
         self.initialized = not data_init
 
     def initialize(self, x: Any) -> None:

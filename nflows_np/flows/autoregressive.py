@@ -12,8 +12,8 @@ from itertools import pairwise
 import numpy as np
 
 from nflows_np.base import Flow, RngLike
-from nflows_np.numerics import bounded_log_scale, bounded_log_scale_slope
 from nflows_np.flows.mlp import MLP, check_hidden
+from nflows_np.numerics import bounded_log_scale, bounded_log_scale_slope
 
 
 def made_degrees(order: np.ndarray, hidden: Sequence[int]) -> list[np.ndarray]:

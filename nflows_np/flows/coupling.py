@@ -33,6 +33,7 @@ from nflows_np.base import Flow, RngLike
 from nflows_np.flows.mlp import MLP
 from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope
 
+
 def check_mask(mask: Any, who: str) -> np.ndarray:
     """A coupling mask as an int array of 0/1 with both parts non-empty, or a clear error naming ``who``."""
     try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nflows_np.numerics import logcosh
 from nflows_np.base import Flow
+from nflows_np.numerics import logcosh
 
 
 class ElementwiseAffine(Flow):

@@ -28,7 +28,6 @@ from nflows_np.linalg import householder_apply, householder_apply_vjp, household
 from nflows_np.numerics import EPS
 
 
-
 def random_orthogonal(dim: int, rng: RngLike = None) -> np.ndarray:
     """A Haar-distributed random orthogonal D×D matrix (condition number 1).
 

@@ -15,21 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from nflows_np.base import Module, RngLike, as_generator
+from nflows_np.base import Module
+from nflows_np.validation import RngLike, as_generator, check_int
 
 ACTIVATIONS = ("tanh", "relu")
 
 
-def _positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
-
-
 def check_hidden(hidden: Any, who: str) -> tuple[int, ...]:
     """The hidden widths as a tuple of ints; ``ValueError`` naming ``who`` otherwise."""
-    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (Sequence, np.ndarray)) or \
-            not all(_positive_int(width) for width in hidden):
-        raise ValueError(f"{who}: hidden must be a sequence of positive integers, got {hidden!r}")
-    return tuple(int(width) for width in hidden)
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (Sequence, np.ndarray)):
+        raise TypeError(f"{who}: hidden must be a sequence of positive integers, got {hidden!r}")
+    return tuple(check_int(width, f"{who}: hidden width") for width in hidden)
 
 
 class MLP(Module):
@@ -71,8 +67,8 @@ class MLP(Module):
                  rng: RngLike = None, zero_last: bool = True, masks: Sequence[Any] | None = None,
                  name: str = "MLP"):
         self.name = name
-        if not _positive_int(in_dim) or not _positive_int(out_dim):
-            raise ValueError(f"{name}: in_dim and out_dim must be positive integers, got {in_dim!r}, {out_dim!r}")
+        check_int(in_dim, f"{name}: in_dim")
+        check_int(out_dim, f"{name}: out_dim")
         hidden = check_hidden(hidden, name)
         if activation not in ACTIVATIONS:
             raise ValueError(f"{name}: activation must be one of {ACTIVATIONS}, got {activation!r}")

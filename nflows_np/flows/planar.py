@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nflows_np.base import Flow, RngLike, as_generator
 from nflows_np.flows.residual import solve_tanh_root, tanh_gate
 from nflows_np.numerics import sigmoid, softplus
-from nflows_np.base import Flow, RngLike, as_generator
+from nflows_np.validation import check_bool
 
 
 @dataclass
@@ -72,9 +73,7 @@ class Planar(Flow):
 
     def __init__(self, dim: int, rng: RngLike = None, invertible: bool = True):
         super().__init__(dim)
-        if not isinstance(invertible, (bool, np.bool_)):
-            raise TypeError(f"Planar: invertible must be True or False, got {invertible!r}")
-        self.invertible = bool(invertible)
+        self.invertible = check_bool(invertible, "Planar: invertible")
         rng = as_generator(rng)
         # Hyperplanes wᵀz + b = 0 spread over the base's bulk (w ~ N(0, I), b ~ N(0, 2²)),
         # each bending space a little (u ~ N(0, 0.3² I)). Measured by reverse KL on U1

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nflows_np.numerics import sigmoid, softplus
 from nflows_np.base import Flow, RngLike, as_generator
+from nflows_np.numerics import sigmoid, softplus
 
 
 class _Coefficients(NamedTuple):

@@ -18,7 +18,6 @@ import numpy as np
 from nflows_np.numerics import EPS
 
 
-
 class NotConvergedError(RuntimeError):
     """A root-finder did not reach its stated tolerance; the message names the layer."""
 

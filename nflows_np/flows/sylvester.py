@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nflows_np.flows.residual import solve_tanh_root, tanh_gate
-from nflows_np.numerics import logcosh
 from nflows_np.base import Flow, RngLike, as_generator, check_int
+from nflows_np.flows.residual import solve_tanh_root, tanh_gate
 from nflows_np.linalg import householder_product, householder_product_vjp, polar, polar_vjp
+from nflows_np.numerics import logcosh
+from nflows_np.validation import check_bool
 
 VARIANTS = ("orthogonal", "householder", "triangular")
 
@@ -115,8 +116,7 @@ class Sylvester(Flow):
             raise ValueError(f"Sylvester: num_householder is for the 'householder' variant, not {variant!r}")
         num_householder = self.dim if num_householder is None else num_householder
         num_householder = check_int(num_householder, "Sylvester: num_householder")
-        if not isinstance(reverse, (bool, np.bool_)):
-            raise TypeError(f"Sylvester: reverse must be True or False, got {reverse!r}")
+        check_bool(reverse, "Sylvester: reverse")
         if reverse and variant != "triangular":
             raise ValueError(f"Sylvester: reverse=True is for the 'triangular' variant, not {variant!r}")
         self.variant, self.m, self.reverse = variant, int(m), bool(reverse)
