@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nflows_np.flows.autoregressive import MaskedAutoregressive, made_degrees, made_masks
-from nflows_np.flows.coupling import LOG_SCALE_BOUND
+from nflows_np.numerics import LOG_SCALE_BOUND
 from nflows_np.gradcheck import jacobian, randomize_params
 
 

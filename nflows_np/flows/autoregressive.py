@@ -60,7 +60,7 @@ class MaskedAutoregressive(Flow):
     log|det ∂x/∂z| = +Σ_i α_i.
 
     The log-scale is bounded, α = 3·tanh(α̂/3) (the coupling layers' choice,
-    :func:`~nflows_np.flows.coupling.bounded_log_scale`), so exp(±α) never overflows.
+    :func:`~nflows_np.numerics.bounded_log_scale`), so exp(±α) never overflows.
     The last layer starts at 0: μ = α = 0, the layer starts as the identity.
     For D = 1, μ and α are learned constants (see :func:`made_degrees`).
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from nflows_np.base import Flow, RngLike
 from nflows_np.flows.mlp import MLP
-from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope
+from nflows_np.numerics import bounded_log_scale, bounded_log_scale_slope
 
 
 def check_mask(mask: Any, who: str) -> np.ndarray:
@@ -54,14 +54,28 @@ def check_mask(mask: Any, who: str) -> np.ndarray:
     return array.astype(int)
 
 
-class _Coupling(Flow):
-    """Split / merge by a mask and the conditioner ``net``; the affine τ, with s ≡ 0 when not ``affine``.
+class AffineCoupling(Flow):
+    """RealNVP affine coupling (Dinh et al. 2017):  z_A = x_A,  z_B = x_B ⊙ exp(s(x_A)) + t(x_A).
 
-    ``mask[i] = 1``: coordinate i is in the conditioning part A (z_i = x_i);
-    ``mask[i] = 0``: it is in the transformed part B.
+    Inverse: x_A = z_A,  x_B = (z_B − t(z_A)) ⊙ exp(−s(z_A)).
+    log|det ∂z/∂x| = Σ_{i∈B} s_i(x_A);  log|det ∂x/∂z| = −Σ_{i∈B} s_i(z_A).
+
+    One MLP ``net`` (|A| → 2|B|) outputs (ŝ, t); the log-scale is the soft
+    clamp s = 3·tanh(ŝ/3) of :func:`~nflows_np.numerics.bounded_log_scale`, so
+    exp(±s) never overflows. The last layer starts at 0: s = t = 0, the layer
+    starts as the identity. A variant (e.g. :class:`AdditiveCoupling`) overrides
+    the two hooks ``_scale_and_shift`` and ``_scale_and_shift_vjp``.
+
+    Cost: one MLP pass each way, O(N·(D·H + H²)) for hidden width H.
+
+    Parameters
+    ----------
+    mask, hidden, rng, activation
+        See the module docstring: ``mask[i] = 1`` puts x_i in the conditioning
+        part A (unchanged), ``0`` in the transformed part B; ``hidden`` are the conditioner's widths.
     """
 
-    affine: bool  # set by the subclass: AffineCoupling outputs (ŝ, t), AdditiveCoupling t only
+    outputs_per_coordinate = 2  # (ŝ, t) for every coordinate of B
 
     def __init__(self, mask: Any, hidden: Sequence[int] = (64, 64), rng: RngLike = None, activation: str = "tanh"):
         mask = check_mask(mask, type(self).__name__)
@@ -69,19 +83,26 @@ class _Coupling(Flow):
         self.mask = mask
         self.index_a = np.flatnonzero(mask == 1)
         self.index_b = np.flatnonzero(mask == 0)
-        n_b = self.index_b.size
-        out_dim = 2 * n_b if self.affine else n_b
+        out_dim = self.outputs_per_coordinate * self.index_b.size
         self.net = MLP(self.index_a.size, out_dim, hidden, activation, rng, zero_last=True, name=f"{self.name}.net")
         self.expose(self.net, "net")
 
-    def _conditioner(self, part_a: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        """(s, t) = c(x_A): the bounded log-scale (None when additive) and the shift, one MLP pass."""
-        out = self.net.forward(part_a)
-        if not self.affine:
-            return None, out
+    # -- the hooks a variant overrides -----------------------------------------
+    def _scale_and_shift(self, net_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(s, t) from the conditioner's output: the bounded log-scale and the shift."""
         n_b = self.index_b.size
-        return bounded_log_scale(out[:, :n_b]), out[:, n_b:]
+        return bounded_log_scale(net_out[:, :n_b]), net_out[:, n_b:]
 
+    def _scale_and_shift_vjp(self, s: np.ndarray, grad_s: np.ndarray, grad_t: np.ndarray) -> np.ndarray:
+        """∂L/∂(conditioner output) from ∂L/∂s and ∂L/∂t."""
+        n_b = self.index_b.size
+        grad_net = np.empty((grad_t.shape[0], 2 * n_b))
+        # s = bound·tanh(ŝ/bound) ⇒ ∂L/∂ŝ = ∂L/∂s ⊙ (1 − (s/bound)²)
+        np.multiply(grad_s, bounded_log_scale_slope(s), out=grad_net[:, :n_b])
+        grad_net[:, n_b:] = grad_t
+        return grad_net
+
+    # -- split, merge, and the shared backward -----------------------------------
     def _merge(self, part_a: np.ndarray, part_b: np.ndarray) -> np.ndarray:
         """The (N, D) array with part_a in the columns of A and part_b in those of B."""
         whole = np.empty((part_a.shape[0], self.dim))
@@ -89,51 +110,40 @@ class _Coupling(Flow):
         whole[:, self.index_b] = part_b
         return whole
 
-    def _sum_log_scale(self, s: np.ndarray | None, n: int) -> np.ndarray:
-        return np.zeros(n) if s is None else s.sum(axis=1)
-
-    def _backward(self, grad_out_a: np.ndarray, grad_in_b: np.ndarray, grad_s: np.ndarray | None,
-                  grad_t: np.ndarray, s: np.ndarray | None) -> np.ndarray:
+    def _backward(self, grad_out_a: np.ndarray, grad_in_b: np.ndarray, grad_s: np.ndarray,
+                  grad_t: np.ndarray, s: np.ndarray) -> np.ndarray:
         """∂L/∂in from ∂L/∂out_A, ∂L/∂in_B (direct path) and ∂L/∂(s, t); adds ∂L/∂θ into ``grads``.
 
         in_A = out_A and it also feeds c, so ∂L/∂in_A = ∂L/∂out_A + (∂c/∂in_A)ᵀ ∂L/∂(s, t).
         """
-        if s is None:
-            grad_net = grad_t
-        else:
-            n_b = self.index_b.size
-            grad_net = np.empty((grad_t.shape[0], 2 * n_b))
-            # s = bound·tanh(ŝ/bound) ⇒ ∂L/∂ŝ = ∂L/∂s ⊙ (1 − (s/bound)²)
-            np.multiply(grad_s, bounded_log_scale_slope(s), out=grad_net[:, :n_b])
-            grad_net[:, n_b:] = grad_t
+        grad_net = self._scale_and_shift_vjp(s, grad_s, grad_t)
         return self._merge(grad_out_a + self.net.backward(grad_net), grad_in_b)
 
     # -- f: x → z --------------------------------------------------------------
     def _forward(self, x):
         x_a, x_b = x[:, self.index_a], x[:, self.index_b]
-        s, t = self._conditioner(x_a)
-        scale = 1.0 if s is None else np.exp(s)  # |s| ≤ bound: exp cannot overflow
+        s, t = self._scale_and_shift(self.net.forward(x_a))
+        scale = np.exp(s)  # |s| ≤ bound: exp cannot overflow
         z_b = x_b * scale
         z_b += t
-        return self._merge(x_a, z_b), self._sum_log_scale(s, x.shape[0]), (x_b, s, scale)
+        return self._merge(x_a, z_b), s.sum(axis=1), (x_b, s, scale)
 
     def _forward_vjp(self, cache, grad_z, grad_log_det):
         x_b, s, scale = cache
         # z_B = x_B ⊙ e^s + t, log_det = Σ s:  ∂z_B/∂x_B = e^s;  ∂z_B/∂t = 1;  ∂z_B/∂s = x_B ⊙ e^s;  ∂log_det/∂s = 1
         grad_z_b = grad_z[:, self.index_b]
         grad_x_b = grad_z_b * scale
-        grad_s = None if s is None else grad_x_b * x_b + grad_log_det[:, None]
+        grad_s = grad_x_b * x_b + grad_log_det[:, None]
         return self._backward(grad_z[:, self.index_a], grad_x_b, grad_s, grad_z_b, s)
 
     # -- g: z → x --------------------------------------------------------------
     def _inverse(self, z):
         z_a, z_b = z[:, self.index_a], z[:, self.index_b]
-        s, t = self._conditioner(z_a)
-        inv_scale = 1.0 if s is None else np.exp(-s)
+        s, t = self._scale_and_shift(self.net.forward(z_a))
+        inv_scale = np.exp(-s)
         x_b = z_b - t
         x_b *= inv_scale
-        log_det = self._sum_log_scale(s, z.shape[0])
-        return self._merge(z_a, x_b), -log_det, (x_b, s, inv_scale)
+        return self._merge(z_a, x_b), -s.sum(axis=1), (x_b, s, inv_scale)
 
     def _inverse_vjp(self, cache, grad_x, grad_log_det):
         x_b, s, inv_scale = cache
@@ -141,19 +151,20 @@ class _Coupling(Flow):
         # ∂x_B/∂z_B = e^{−s};  ∂x_B/∂t = −e^{−s};  ∂x_B/∂s = −x_B;  ∂log_det/∂s = −1
         grad_x_b = grad_x[:, self.index_b]
         grad_z_b = grad_x_b * inv_scale
-        grad_s = None if s is None else -(grad_x_b * x_b) - grad_log_det[:, None]
+        grad_s = -(grad_x_b * x_b) - grad_log_det[:, None]
         return self._backward(grad_x[:, self.index_a], grad_z_b, grad_s, -grad_z_b, s)
 
     def __repr__(self) -> str:
         return f"{self.name}(mask={self.mask.tolist()}, hidden={self.net.sizes[1:-1]}, params={self.num_params()})"
 
 
-class AdditiveCoupling(_Coupling):
+class AdditiveCoupling(AffineCoupling):
     """NICE additive coupling (Dinh et al. 2014):  z_A = x_A,  z_B = x_B + t(x_A).
 
     Inverse: x_A = z_A,  x_B = z_B − t(z_A).  Volume preserving:
-    log|det ∂z/∂x| = log|det ∂x/∂z| = 0.  t is an MLP (|A| → |B|) whose last
-    layer starts at 0, so the layer starts as the identity.
+    log|det ∂z/∂x| = log|det ∂x/∂z| = 0.  The affine coupling with s ≡ 0: the
+    MLP (|A| → |B|) outputs t only, and its last layer starts at 0, so the layer
+    starts as the identity.
 
     Cost: one MLP pass each way, O(N·(D·H + H²)) for hidden width H.
 
@@ -164,27 +175,10 @@ class AdditiveCoupling(_Coupling):
         part A (unchanged), ``0`` in the transformed part B; ``hidden`` are t's widths.
     """
 
-    affine = False
+    outputs_per_coordinate = 1  # t only
 
+    def _scale_and_shift(self, net_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros_like(net_out), net_out
 
-class AffineCoupling(_Coupling):
-    """RealNVP affine coupling (Dinh et al. 2017):  z_A = x_A,  z_B = x_B ⊙ exp(s(x_A)) + t(x_A).
-
-    Inverse: x_A = z_A,  x_B = (z_B − t(z_A)) ⊙ exp(−s(z_A)).
-    log|det ∂z/∂x| = Σ_{i∈B} s_i(x_A);  log|det ∂x/∂z| = −Σ_{i∈B} s_i(z_A).
-
-    One MLP ``net`` (|A| → 2|B|) outputs (ŝ, t); the log-scale is the soft
-    clamp s = 3·tanh(ŝ/3) of :func:`bounded_log_scale` (why 3: see there), so
-    exp(±s) never overflows. The last layer starts at 0: s = t = 0, the layer
-    starts as the identity.
-
-    Cost: one MLP pass each way, O(N·(D·H + H²)) for hidden width H.
-
-    Parameters
-    ----------
-    mask, hidden, rng, activation
-        See the module docstring: ``mask[i] = 1`` puts x_i in the conditioning
-        part A (unchanged), ``0`` in the transformed part B; ``hidden`` are (ŝ, t)'s widths.
-    """
-
-    affine = True
+    def _scale_and_shift_vjp(self, s: np.ndarray, grad_s: np.ndarray, grad_t: np.ndarray) -> np.ndarray:
+        return grad_t  # s is the constant 0: no gradient flows through it

@@ -12,6 +12,7 @@ and I_M + H R̃ R is upper-triangular: the determinant is the product of its dia
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,88 @@ class _Matrices:
     q_raw: np.ndarray | None
 
 
+class OrthonormalFactor(abc.ABC):
+    """How a Sylvester layer builds Q ∈ R^{D×M} with orthonormal columns from its raw parameter "q"."""
+
+    variant: str
+
+    def __init__(self, dim: int, m: int):
+        self.dim, self.m = dim, m
+
+    def initial_q(self, rng: np.random.Generator) -> np.ndarray | None:
+        """The raw parameter "q" at initialisation, or None when Q is fixed."""
+        return None
+
+    @abc.abstractmethod
+    def matrix(self, q: np.ndarray | None) -> np.ndarray:
+        """Q from the raw parameter."""
+
+    def matrix_vjp(self, q: np.ndarray, grad_Q: np.ndarray) -> np.ndarray:
+        """∂L/∂q from ∂L/∂Q (only called when there is a "q")."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The constructor arguments that distinguish this factor, for ``repr``."""
+        return ""
+
+
+class PolarFactor(OrthonormalFactor):
+    """"orthogonal": Q = q (qᵀq)^{−1/2}, the orthonormal polar factor of a free D×M matrix q."""
+
+    variant = "orthogonal"
+
+    def initial_q(self, rng):
+        return rng.standard_normal((self.dim, self.m))
+
+    def matrix(self, q):
+        return polar(q)
+
+    def matrix_vjp(self, q, grad_Q):
+        return polar_vjp(q, grad_Q)
+
+    def describe(self):
+        return f", m={self.m}"
+
+
+class HouseholderFactor(OrthonormalFactor):
+    """"householder": Q = H_1 ⋯ H_K, H_k = I − 2 v_k v_kᵀ/‖v_k‖², v_k the K rows of q (M = D)."""
+
+    variant = "householder"
+
+    def __init__(self, dim: int, m: int, num_reflections: int):
+        super().__init__(dim, m)
+        self.num_reflections = num_reflections
+
+    def initial_q(self, rng):
+        return rng.standard_normal((self.num_reflections, self.dim))
+
+    def matrix(self, q):
+        return householder_product(q)
+
+    def matrix_vjp(self, q, grad_Q):
+        return householder_product_vjp(q, grad_Q)
+
+    def describe(self):
+        return f", num_householder={self.num_reflections}"
+
+
+class PermutationFactor(OrthonormalFactor):
+    """"triangular": Q = I, or the reversal permutation (alternate it between layers); no parameter."""
+
+    variant = "triangular"
+
+    def __init__(self, dim: int, m: int, reverse: bool):
+        super().__init__(dim, m)
+        self.reverse = reverse
+
+    def matrix(self, q):
+        identity = np.eye(self.dim)
+        return identity[:, ::-1] if self.reverse else identity
+
+    def describe(self):
+        return f", reverse={self.reverse}"
+
+
 class Sylvester(Flow):
     """Sylvester flow  x = g(z) = z + Q R tanh(R̃ Qᵀ z + b).
 
@@ -60,16 +143,17 @@ class Sylvester(Flow):
     planar flow's safeguarded Newton (Newton with the analytic derivative ψ_i inside a
     bisection bracket; each |residual| ≤ 16ε(1 + |a_i| + |rhs_i|), checked, else
     :class:`NotConvergedError` naming the layer); then z = x − Q R tanh(a). This is Newton's
-    method ordered by the triangular Jacobian of the a-system, and it always converges,
-    where damped Newton on the whole D-dimensional map (tried first) needed up to 1453
-    iterations, and left one point of 12 800 unsolved after 3000, at parameters of scale 5.
+    method ordered by the triangular Jacobian of the a-system: each scalar equation is
+    strictly increasing, so every step converges (damped Newton on the whole D-dimensional
+    map can stall at large parameters).
     log|det ∂f/∂x| = −(log-det above at a = R̃ Qᵀ z + b).
     Gradients analytic both ways; through the solve by implicit differentiation with the
     Jacobian J = I + Q R H R̃ Qᵀ: ∂L/∂x = λ = J⁻ᵀ ∂L/∂z, ∂L/∂θ = −λᵀ ∂g/∂θ, and
     J⁻ᵀ v = v − Bᵀ H T⁻ᵀ Aᵀ v (Woodbury, A = QR, B = R̃Qᵀ, T = I + H R̃R upper-triangular
     with diagonal ψ): no D×D solve.
 
-    Variants (Q):
+    Variants (Q), each a small factor object (:class:`PolarFactor`,
+    :class:`HouseholderFactor`, :class:`PermutationFactor`) with its matrix and its VJP:
         "orthogonal":  Q = polar factor of a free D×M matrix "q", M ≤ D (the limit of the
                        paper's iterative orthogonalisation, computed by SVD; its gradient
                        is derived in :func:`nflows_np.linalg.polar_vjp`).
@@ -120,26 +204,25 @@ class Sylvester(Flow):
         if reverse and variant != "triangular":
             raise ValueError(f"Sylvester: reverse=True is for the 'triangular' variant, not {variant!r}")
         self.variant, self.m, self.reverse = variant, int(m), bool(reverse)
-        self.num_householder = int(num_householder) if variant == "householder" else None
+        self.num_householder = num_householder if variant == "householder" else None
+        self.factor = {"orthogonal": lambda: PolarFactor(self.dim, self.m),
+                       "householder": lambda: HouseholderFactor(self.dim, self.m, num_householder),
+                       "triangular": lambda: PermutationFactor(self.dim, self.m, self.reverse)}[variant]()
         rng = as_generator(rng)
         bound = 1.0 / np.sqrt(self.m)
         self.add_param("r", np.triu(rng.uniform(-bound, bound, (self.m, self.m))))
         self.add_param("r_tilde", np.triu(rng.uniform(-bound, bound, (self.m, self.m))))
         self.add_param("b", np.zeros(self.m))
-        if variant == "orthogonal":
-            self.add_param("q", rng.standard_normal((self.dim, self.m)))
-        elif variant == "householder":
-            self.add_param("q", rng.standard_normal((self.num_householder, self.dim)))
+        q = self.factor.initial_q(rng)
+        if q is not None:
+            self.add_param("q", q)
         self.last_iterations = np.zeros(0, dtype=np.int64)
 
     # -- the matrices and their VJP ------------------------------------------------
     def _orthonormal(self) -> tuple[np.ndarray, np.ndarray | None]:
-        if self.variant == "triangular":
-            identity = np.eye(self.dim)
-            return (identity[:, ::-1] if self.reverse else identity), None
-        q_raw = self.params["q"].copy()
+        q_raw = self.params["q"].copy() if "q" in self.params else None
         try:
-            return (polar(q_raw) if self.variant == "orthogonal" else householder_product(q_raw)), q_raw
+            return self.factor.matrix(q_raw), q_raw
         except ValueError as err:
             raise ValueError(f"Sylvester ({self.variant}): parameter 'q' defines no orthonormal Q: {err}") from None
 
@@ -172,8 +255,7 @@ class Sylvester(Flow):
         self.grads["b"] += grad_b
         if mats.q_raw is not None:
             grad_Q = grad_A @ mats.R.T + grad_B.T @ mats.Rt
-            vjp = polar_vjp if self.variant == "orthogonal" else householder_product_vjp
-            self.grads["q"] += vjp(mats.q_raw, grad_Q)
+            self.grads["q"] += self.factor.matrix_vjp(mats.q_raw, grad_Q)
 
     def _units(self, mats: _Matrices, z: np.ndarray) -> tuple[np.ndarray, ...]:
         """a = R̃ Qᵀ z + b and (t, h′, ψ, ∂ψ/∂a) of tanh_gate, rows of the batch."""
@@ -239,6 +321,4 @@ class Sylvester(Flow):
         return lam
 
     def __repr__(self) -> str:
-        extra = {"orthogonal": f", m={self.m}", "householder": f", num_householder={self.num_householder}",
-                 "triangular": f", reverse={self.reverse}"}[self.variant]
-        return f"{self.name}(dim={self.dim}, variant={self.variant!r}{extra})"
+        return f"{self.name}(dim={self.dim}, variant={self.variant!r}{self.factor.describe()})"
