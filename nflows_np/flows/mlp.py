@@ -125,9 +125,8 @@ class MLP(Module):
     def _workspace(self, n: int) -> None:
         """(Re)allocate the (N, H) buffers of the hidden layers when the batch size changes.
 
-        Reusing them keeps the hot path free of large temporaries: freeing and
-        re-allocating 256 kB arrays every call costs page faults (measured: as
-        much system time as the arithmetic of the backward pass).
+        Reusing them keeps the hot path free of large temporaries, whose
+        allocation costs as much as the arithmetic of a small backward pass.
         """
         if self._workspace_n == n:
             return
