@@ -175,6 +175,70 @@ def _pinwheel_warp_slope(phi: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return 1.0 + _PINWHEEL_RATE * rho * np.sin(phi) * np.exp(rho * np.cos(phi))
 
 
+def _pinwheel_pieces(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The monotone pieces of h on one turn: (lo, hi) of shape (N, 2) and whether h folds.
+
+    Piece 0 is increasing, piece 1 decreasing (empty, lo = hi = 0, when h is monotone).
+    """
+    n_points = rho.size
+    # Where h' is smallest: cos φ* = (√(1 + 4ρ²) − 1)/(2ρ), written without cancellation.
+    cos_star = 2.0 * rho / (np.sqrt(1.0 + 4.0 * rho * rho) + 1.0)
+    phi_star = np.arccos(cos_star)
+    folds = _pinwheel_warp_slope(-phi_star, rho) < 0.0
+    lo = np.stack([np.full(n_points, -np.pi), np.zeros(n_points)], axis=1)
+    hi = np.stack([np.full(n_points, np.pi), np.zeros(n_points)], axis=1)
+    if np.any(folds):
+        rho_f = rho[folds]
+        minus_pi = np.full(rho_f.size, -np.pi)
+
+        def slope(phi: np.ndarray) -> np.ndarray:
+            return _pinwheel_warp_slope(phi, rho_f)
+
+        phi_a = quadrature.bisect(slope, minus_pi, -phi_star[folds], np.zeros(rho_f.size, dtype=bool))
+        phi_b = quadrature.bisect(slope, -phi_star[folds], np.zeros(rho_f.size), np.ones(rho_f.size, dtype=bool))
+        lo[folds] = np.stack([phi_b, phi_a], axis=1)
+        hi[folds] = np.stack([phi_a + 2.0 * np.pi, phi_b], axis=1)
+    return lo, hi, folds
+
+
+def _pinwheel_preimages(rho: np.ndarray, psi: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                        folds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every φ with h(φ) ≡ ψ + 2πk/5 (mod 2π), k = 0…4: (index of its point, φ), by bisection."""
+    n_points = rho.size
+    h_lo = _pinwheel_warp(lo, rho[:, None])
+    h_hi = _pinwheel_warp(hi, rho[:, None])
+    # Levels ψ + 2πk/5 + 2πm inside each piece's range (half-open at the folds).
+    offsets = 2.0 * np.pi * np.arange(_PINWHEEL_CLASSES) / _PINWHEEL_CLASSES
+    level = psi[:, None] + offsets                                    # (N, 5)
+    two_pi = 2.0 * np.pi
+    m_first = np.empty((n_points, _PINWHEEL_CLASSES, 2))
+    m_last = np.empty((n_points, _PINWHEEL_CLASSES, 2))
+    # increasing piece: h_lo ≤ level + 2πm < h_hi
+    m_first[:, :, 0] = np.ceil((h_lo[:, None, 0] - level) / two_pi)
+    m_last[:, :, 0] = np.ceil((h_hi[:, None, 0] - level) / two_pi) - 1.0
+    # decreasing piece: h_hi < level + 2πm ≤ h_lo
+    m_first[:, :, 1] = np.floor((h_hi[:, None, 1] - level) / two_pi) + 1.0
+    m_last[:, :, 1] = np.floor((h_lo[:, None, 1] - level) / two_pi)
+    # a monotone h covers exactly one turn: exactly one preimage per class
+    m_last[~folds, :, 0] = m_first[~folds, :, 0]
+    m_last[~folds, :, 1] = m_first[~folds, :, 1] - 1.0
+    counts = np.maximum(m_last - m_first + 1.0, 0.0).astype(np.int64).ravel()
+
+    # One bisection problem per preimage, flattened in (point, class, piece) order.
+    cell = np.repeat(np.arange(counts.size), counts)
+    start_of_cell = np.repeat(np.cumsum(counts) - counts, counts)
+    m = m_first.ravel()[cell] + (np.arange(cell.size) - start_of_cell)
+    point = cell // (2 * _PINWHEEL_CLASSES)
+    piece = cell % 2
+    target = level.ravel()[cell // 2] + two_pi * m
+    problem_rho = rho[point]
+
+    def residual(phi: np.ndarray) -> np.ndarray:
+        return _pinwheel_warp(phi, problem_rho) - target
+
+    return point, quadrature.bisect(residual, lo[point, piece], hi[point, piece], piece == 0)
+
+
 def log_prob_pinwheel(x: np.ndarray) -> np.ndarray:
     """Exact pinwheel log-density by change of variables over all preimages.
 
@@ -198,63 +262,11 @@ def log_prob_pinwheel(x: np.ndarray) -> np.ndarray:
     psi = np.arctan2(y[:, 1], y[:, 0])
     out = np.full(x.shape[0], -np.inf)
     valid = np.nonzero(rho <= _PINWHEEL_RHO_MAX)[0]
-    rho = rho[valid]
-    psi = psi[valid]
-    n_points = rho.size
+    rho, psi = rho[valid], psi[valid]
+    lo, hi, folds = _pinwheel_pieces(rho)
+    point, phi = _pinwheel_preimages(rho, psi, lo, hi, folds)
 
-    # Where h' is smallest: cos φ* = (√(1 + 4ρ²) − 1)/(2ρ), written without cancellation.
-    cos_star = 2.0 * rho / (np.sqrt(1.0 + 4.0 * rho * rho) + 1.0)
-    phi_star = np.arccos(cos_star)
-    folds = _pinwheel_warp_slope(-phi_star, rho) < 0.0
-
-    # Piece 0 is increasing, piece 1 decreasing (empty when h is monotone).
-    lo = np.stack([np.full(n_points, -np.pi), np.zeros(n_points)], axis=1)
-    hi = np.stack([np.full(n_points, np.pi), np.zeros(n_points)], axis=1)
-    if np.any(folds):
-        rho_f = rho[folds]
-        minus_pi = np.full(rho_f.size, -np.pi)
-
-        def slope(phi: np.ndarray) -> np.ndarray:
-            return _pinwheel_warp_slope(phi, rho_f)
-
-        phi_a = quadrature.bisect(slope, minus_pi, -phi_star[folds], np.zeros(rho_f.size, dtype=bool))
-        phi_b = quadrature.bisect(slope, -phi_star[folds], np.zeros(rho_f.size), np.ones(rho_f.size, dtype=bool))
-        lo[folds] = np.stack([phi_b, phi_a], axis=1)
-        hi[folds] = np.stack([phi_a + 2.0 * np.pi, phi_b], axis=1)
-    h_lo = _pinwheel_warp(lo, rho[:, None])
-    h_hi = _pinwheel_warp(hi, rho[:, None])
-
-    # Levels ψ + 2πk/5 + 2πm inside each piece's range (half-open at the folds).
-    offsets = 2.0 * np.pi * np.arange(_PINWHEEL_CLASSES) / _PINWHEEL_CLASSES
-    level = (psi[:, None] + offsets)[:, :, None]                     # (N, 5, 1)
-    two_pi = 2.0 * np.pi
-    m_first = np.empty((n_points, _PINWHEEL_CLASSES, 2))
-    m_last = np.empty((n_points, _PINWHEEL_CLASSES, 2))
-    # increasing piece: h_lo ≤ level + 2πm < h_hi
-    m_first[:, :, 0] = np.ceil((h_lo[:, None, 0] - level[:, :, 0]) / two_pi)
-    m_last[:, :, 0] = np.ceil((h_hi[:, None, 0] - level[:, :, 0]) / two_pi) - 1.0
-    # decreasing piece: h_hi < level + 2πm ≤ h_lo
-    m_first[:, :, 1] = np.floor((h_hi[:, None, 1] - level[:, :, 0]) / two_pi) + 1.0
-    m_last[:, :, 1] = np.floor((h_lo[:, None, 1] - level[:, :, 0]) / two_pi)
-    # a monotone h covers exactly one turn: exactly one preimage per class
-    m_last[~folds, :, 0] = m_first[~folds, :, 0]
-    m_last[~folds, :, 1] = m_first[~folds, :, 1] - 1.0
-    counts = np.maximum(m_last - m_first + 1.0, 0.0).astype(np.int64).ravel()
-
-    # One bisection problem per preimage, flattened in (point, class, piece) order.
-    cell = np.repeat(np.arange(counts.size), counts)
-    start_of_cell = np.repeat(np.cumsum(counts) - counts, counts)
-    m = m_first.ravel()[cell] + (np.arange(cell.size) - start_of_cell)
-    point = cell // (2 * _PINWHEEL_CLASSES)
-    piece = cell % 2
-    target = level.ravel()[cell // 2] + two_pi * m
     problem_rho = rho[point]
-
-    def residual(phi: np.ndarray) -> np.ndarray:
-        return _pinwheel_warp(phi, problem_rho) - target
-
-    phi = quadrature.bisect(residual, lo[point, piece], hi[point, piece], piece == 0)
-
     r = problem_rho * np.cos(phi)
     s = problem_rho * np.sin(phi)
     var_r = _PINWHEEL_RADIAL_STD**2
@@ -263,8 +275,7 @@ def log_prob_pinwheel(x: np.ndarray) -> np.ndarray:
                 - np.log(2.0 * np.pi * _PINWHEEL_RADIAL_STD * _PINWHEEL_TANGENTIAL_STD))
     with np.errstate(divide="ignore"):
         log_jacobian = np.log(np.abs(_pinwheel_warp_slope(phi, problem_rho)))
-    terms = log_base - log_jacobian
-    log_sum = quadrature.group_logsumexp(terms, point, n_points)
+    log_sum = quadrature.group_logsumexp(log_base - log_jacobian, point, rho.size)
     out[valid] = log_sum - np.log(_PINWHEEL_CLASSES) - 2.0 * np.log(_PINWHEEL_SCALE)
     return out
 
