@@ -23,11 +23,14 @@ def softplus(x: np.ndarray | float) -> np.ndarray | float:
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    """σ(x) = 1/(1 + e⁻ˣ) = softplus′(x) = exp(−softplus(−x)): no overflow, full relative accuracy as σ → 0."""
-    if isinstance(x, float):  # exp of −|x| only: no overflow either way
+    """σ(x) = 1/(1 + e⁻ˣ) = softplus′(x), as 1/(1 + e^{−|x|}) or e^{−|x|}/(1 + e^{−|x|}) by the sign of x:
+    exp of −|x| only, so no overflow, and a few ulps of relative accuracy even as σ → 0."""
+    if isinstance(x, float):  # a layer's scalar: math is ~10× cheaper than a ufunc call
         e = math.exp(-abs(x))
         return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -22,3 +22,9 @@ CASES = [
     FlowCase("Reverse-D3", lambda rng: nf.Reverse(3), 3),
     FlowCase("FlowModel-elementwise-permutation", _model, 3),
 ]
+
+
+def family_examples(dim, rng):
+    """One layer of each family registered here, at dimension ``dim`` and random parameters."""
+    return [randomize_params(nf.ElementwiseAffine(dim), rng, 0.3), randomize_params(nf.SinhArcsinh(dim), rng, 0.3),
+            nf.Reverse(dim)]

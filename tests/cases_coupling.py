@@ -5,6 +5,7 @@ the identity initialisation (every weight non-zero, log-scales of order 0.3–1)
 yet well-conditioned, so finite differences of the contract test stay accurate.
 Hidden widths (8, 8) keep the finite-difference checks fast.
 """
+import numpy as np
 from flow_cases import FlowCase
 
 from nflows_np.flows.autoregressive import MaskedAutoregressive
@@ -34,3 +35,11 @@ CASES = [
     FlowCase("MaskedAutoregressive-D4", _maf(4), 4),
     FlowCase("MaskedAutoregressive-D4-order2031", _maf(4, order=[2, 0, 3, 1]), 4),
 ]
+
+
+def family_examples(dim, rng):
+    """One layer of each family registered here, at dimension ``dim`` ≥ 2 and random parameters."""
+    mask = np.arange(dim) % 2
+    return [randomize_params(AffineCoupling(mask, hidden=(8, 8), rng=rng), rng, 0.3),
+            randomize_params(AdditiveCoupling(1 - mask, hidden=(8, 8), rng=rng), rng, 0.3),
+            randomize_params(MaskedAutoregressive(dim, hidden=(8, 8), rng=rng), rng, 0.3)]

@@ -46,3 +46,8 @@ CASES = [case for dim in (1, 2, 5) for case in (
     FlowCase("QRLinear-D5-K2", lambda rng: randomize_params(QRLinear(5, rng, num_reflections=2), rng), 5),
     FlowCase("FlowModel-ActNorm-LU-QR-Linear-D3", _composition, 3, _shifted_normal(3)),
 ]
+
+
+def family_examples(dim, rng):
+    """One layer of each family registered here, at dimension ``dim`` and random parameters."""
+    return [LULinear(dim, rng=rng), QRLinear(dim, rng=rng), Linear(dim, rng=rng)]

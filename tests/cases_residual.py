@@ -10,6 +10,7 @@ parameter draws). At the contract test's draws (seed 1234, six inputs) |x|, |z| 
 case Sylvester-triangular-D4-reverse): ``inverse_tol=1e-11`` covers it with a margin of
 seven and is ten times tighter than the default 1e-10 (measured round trips: ~1e-16).
 """
+import numpy as np
 from flow_cases import FlowCase
 
 from nflows_np.composition import FlowModel
@@ -58,3 +59,41 @@ CASES = [
              check_kwargs=ROOT_FINDER),
     FlowCase("FlowModel-planar-radial-sylvester", _stack, 2, check_kwargs=ROOT_FINDER),
 ]
+
+
+# -- accuracy of the root-finding direction, shared by the residual flows' tests -------------
+
+EPS = np.finfo(np.float64).eps
+
+
+def jacobian_of_inverse(layer, z):
+    """∂g/∂z (N, D, D) from the layer's own VJPs (exact to rounding; the contract test checks them)."""
+    n, dim = z.shape
+    jac = np.empty((n, dim, dim))
+    for i in range(dim):
+        layer.inverse(z)
+        unit = np.zeros((n, dim))
+        unit[:, i] = 1.0
+        jac[:, i, :] = layer.backward(unit, np.zeros(n))  # row i of J = Jᵀ e_i
+    layer.zero_grad()
+    return jac
+
+
+def round_trip_errors(layer, z):
+    """Per sample, ‖g(f(x)) − x‖∞ / (εS) and ‖f(g(z)) − z‖∞ / (εSκ) at x = g(z) (module docstring),
+    after asserting that both log-dets are finite."""
+    x, log_det_inverse = layer.inverse(z)
+    z_back, log_det_forward = layer.forward(x)
+    assert np.all(np.isfinite(log_det_inverse)) and np.all(np.isfinite(log_det_forward))
+    x_back, _ = layer.inverse(z_back)
+    jac = jacobian_of_inverse(layer, z)
+    residual_term = np.linalg.norm(jac - np.eye(layer.dim), 2, axis=(1, 2))
+    size = (1 + np.abs(x).max(axis=1) + np.abs(z).max(axis=1)) * (1 + residual_term)
+    with np.errstate(divide="ignore"):  # κ = ‖J⁻¹‖₂ = 1/σ_min(J), inf where J is singular in float64
+        kappa = 1.0 / np.linalg.svd(jac, compute_uv=False)[:, -1]
+    return np.abs(x_back - x).max(axis=1) / (EPS * size), np.abs(z_back - z).max(axis=1) / (EPS * size * kappa)
+
+
+def family_examples(dim, rng):
+    """One layer of each family registered here, at dimension ``dim`` and their initial parameters."""
+    return [Planar(dim, rng=rng), Radial(dim, rng=rng), Sylvester(dim, rng=rng)]

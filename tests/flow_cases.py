@@ -1,7 +1,9 @@
 """The registry of layers for the one contract test (DESIGN §5).
 
 A layer family joins the contract test by adding a module ``tests/cases_<family>.py``
-that defines ``CASES``: a list of :class:`FlowCase`. Nothing else is copied.
+that defines ``CASES``: a list of :class:`FlowCase`, and, where its layers act on flat
+(N, D) arrays of any D, ``family_examples(dim, rng)``: one layer of each of its families,
+which the tests of compositions use (:func:`one_of_every_family`). Nothing else is copied.
 """
 from __future__ import annotations
 
@@ -44,10 +46,19 @@ class FlowCase:
         return rng.standard_normal((n, self.dim))
 
 
+def _case_modules() -> list:
+    return [importlib.import_module(path.stem) for path in sorted(pathlib.Path(__file__).parent.glob("cases_*.py"))]
+
+
 def all_cases() -> list[FlowCase]:
     """Every ``CASES`` of every ``tests/cases_*.py`` module."""
-    cases: list[FlowCase] = []
-    for path in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")):
-        module = importlib.import_module(path.stem)
-        cases.extend(module.CASES)
-    return cases
+    return [case for module in _case_modules() for case in module.CASES]
+
+
+def one_of_every_family(dim: int, rng: np.random.Generator) -> list:
+    """One layer of every family on (N, dim) arrays, from each case module's ``family_examples(dim, rng)``.
+
+    A case module whose layers need more than a flat dimension (e.g. images) defines none.
+    """
+    return [layer for module in _case_modules() if hasattr(module, "family_examples")
+            for layer in module.family_examples(dim, rng)]

@@ -12,12 +12,10 @@ import io
 import json
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile

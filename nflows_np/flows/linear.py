@@ -20,8 +20,6 @@ import abc
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-from scipy.linalg import lapack, lu_solve, solve_triangular
 
 from nflows_np.base import Flow, RngLike, as_generator, check_array, check_int
 from nflows_np.linalg import householder_apply, householder_apply_vjp, householder_product
@@ -48,6 +46,8 @@ def _product_vjp(matrix: np.ndarray, x: np.ndarray, grad_y: np.ndarray) -> tuple
 def _triangular_solve(matrix: np.ndarray, rhs: np.ndarray, lower: bool, transpose: bool = False,
                       unit_diagonal: bool = False) -> np.ndarray:
     """M⁻¹ r (or M⁻ᵀ r) for every row r of ``rhs``, by one triangular solve: O(N·D²)."""
+    from scipy.linalg import solve_triangular  # imported on use, as every scipy module here: import nflows_np stays fast
+
     return solve_triangular(matrix, rhs.T, lower=lower, trans="T" if transpose else "N",
                             unit_diagonal=unit_diagonal).T
 
@@ -99,6 +99,8 @@ class Linear(Flow):
         weight = self.params["weight"].copy()
         if not np.all(np.isfinite(weight)):
             raise ValueError(f"{self.name}: weight has non-finite entries")
+        from scipy.linalg import lapack
+
         lu, piv, info = lapack.dgetrf(weight)
         # rcond < eps means a solve with W has no correct digit: treat W as singular.
         rcond = 0.0 if info > 0 else lapack.dgecon(lu, np.abs(weight).sum(axis=0).max(), norm="1")[0]
@@ -109,6 +111,8 @@ class Linear(Flow):
 
     def _inverse_transpose(self, factor: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """W⁻ᵀ from the LU factors of W (solve Wᵀ X = I): O(D³)."""
+        from scipy.linalg import lu_solve
+
         return lu_solve(factor, np.eye(self.dim), trans=1)
 
     def _forward(self, x):
@@ -124,12 +128,16 @@ class Linear(Flow):
 
     def _inverse(self, z):
         factor, log_abs_det, _ = self._factor()
+        from scipy.linalg import lu_solve
+
         x = lu_solve(factor, z.T).T
         return x, np.full(z.shape[0], -log_abs_det), (x, factor)
 
     def _inverse_vjp(self, cache, grad_x, grad_log_det):
         x, factor = cache
         # x = W⁻¹ z:  ∂L/∂z = W⁻ᵀ ∂L/∂x;  ∂L/∂W = −Σ_n ∂L/∂z[n] x[n]ᵀ;  ∂(−log|det W|)/∂W = −W⁻ᵀ
+        from scipy.linalg import lu_solve
+
         grad_z = lu_solve(factor, grad_x.T, trans=1).T
         self.grads["weight"] -= grad_z.T @ x + grad_log_det.sum() * self._inverse_transpose(factor)
         return grad_z
@@ -273,6 +281,8 @@ class LULinear(_TriangularLinear):
             weight = check_array(weight, self.dim, self.name, "weight")
             if weight.shape[0] != self.dim:
                 raise ValueError(f"{self.name}: weight must have shape ({self.dim}, {self.dim}), got {weight.shape}")
+        import scipy.linalg
+
         permutation, lower, upper = scipy.linalg.lu(weight)
         if np.any(np.diag(upper) == 0.0):
             raise ValueError(f"{self.name}: weight is singular (its LU factor U has a zero pivot: {np.diag(upper)})")

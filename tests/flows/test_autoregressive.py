@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from nflows_np.flows.autoregressive import MaskedAutoregressive, made_degrees, made_masks
-from nflows_np.numerics import LOG_SCALE_BOUND
 from nflows_np.gradcheck import jacobian, randomize_params
+from nflows_np.numerics import LOG_SCALE_BOUND
 
 
 def _random_maf(dim, rng, order=None, hidden=(8, 8)):

@@ -10,8 +10,8 @@ import pytest
 
 from nflows_np.composition import FlowModel
 from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
-from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope
 from nflows_np.gradcheck import jacobian, randomize_params
+from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope
 
 CLASSES = [AdditiveCoupling, AffineCoupling]
 

@@ -13,7 +13,7 @@ import pytest
 import nflows_np as nf
 from nflows_np import checkpoint, datasets, models
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PICTURES = ("density.png", "flow_steps.png", "space.png", "history.png", "flow.gif")
 SMALL = ("--steps", "20", "--batch-size", "64", "--num-layers", "2")
 
