@@ -89,16 +89,24 @@ def log_prob_moons(x: np.ndarray, refine: float = 1.0) -> np.ndarray:
     return quadrature.log_gaussian_tube(x, cx, cy, log_w, _MOONS_STD)
 
 
+def _archimedean_nodes(t_lo: float, t_hi: float, divisor: float, mirror_x: bool,
+                       panel_length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parameters t, weights and points (c_x, c_y) and weights of the curve c(t) = t (±cos t, sin t) / divisor, t ∈ [t_lo, t_hi].
+
+    Its speed is |c′(t)| = √(1 + t²) / divisor; the weights are the quadrature's, without the density of t.
+    """
+    def speed(t: np.ndarray) -> np.ndarray:
+        return np.sqrt(1.0 + t * t) / divisor
+
+    t, weights = quadrature.curve_nodes(speed, t_lo, t_hi, panel_length)
+    cx = (-1.0 if mirror_x else 1.0) * t * np.cos(t) / divisor
+    return t, weights, cx, t * np.sin(t) / divisor
+
+
 @functools.lru_cache(maxsize=None)
 def _swissroll_nodes(panel_length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    def speed(t: np.ndarray) -> np.ndarray:
-        return np.sqrt(1.0 + t * t) / _SWISSROLL_DIVISOR
-
-    t, weights = quadrature.curve_nodes(speed, _SWISSROLL_T_MIN, _SWISSROLL_T_MAX, panel_length)
-    cx = t * np.cos(t) / _SWISSROLL_DIVISOR
-    cy = t * np.sin(t) / _SWISSROLL_DIVISOR
-    log_w = np.log(weights / (_SWISSROLL_T_MAX - _SWISSROLL_T_MIN))
-    return cx, cy, log_w
+    _, weights, cx, cy = _archimedean_nodes(_SWISSROLL_T_MIN, _SWISSROLL_T_MAX, _SWISSROLL_DIVISOR, False, panel_length)
+    return cx, cy, np.log(weights / (_SWISSROLL_T_MAX - _SWISSROLL_T_MIN))     # t ~ U[t_min, t_max]
 
 
 def log_prob_swissroll(x: np.ndarray, refine: float = 1.0) -> np.ndarray:
@@ -108,14 +116,8 @@ def log_prob_swissroll(x: np.ndarray, refine: float = 1.0) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def _spiral_nodes(panel_length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    def speed(tau: np.ndarray) -> np.ndarray:
-        return np.sqrt(1.0 + tau * tau) / _SPIRAL_DIVISOR
-
-    tau, weights = quadrature.curve_nodes(speed, 0.0, _SPIRAL_TURN, panel_length)
-    cx = -tau * np.cos(tau) / _SPIRAL_DIVISOR
-    cy = tau * np.sin(tau) / _SPIRAL_DIVISOR
-    log_w = np.log(weights * 2.0 * tau / _SPIRAL_TURN**2)     # τ has density 2τ/(3π)²
-    return cx, cy, log_w
+    tau, weights, cx, cy = _archimedean_nodes(0.0, _SPIRAL_TURN, _SPIRAL_DIVISOR, True, panel_length)
+    return cx, cy, np.log(weights * 2.0 * tau / _SPIRAL_TURN**2)     # τ has density 2τ/(3π)²
 
 
 def _log_box_kernel(u: np.ndarray, h: float, std: float) -> np.ndarray:
