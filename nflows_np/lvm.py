@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nflows_np.base import RngLike, as_generator, check_int
+from nflows_np.base import Module, RngLike, as_generator, check_int
 from nflows_np.numerics import LOG_2PI, logsumexp
 
 __all__ = ["Estimate", "LinearGaussianLVM", "Normal"]
@@ -71,7 +71,7 @@ class Estimate(NamedTuple):
     draws: np.ndarray
 
 
-class Normal:
+class Normal(Module):
     """A univariate Gaussian N(z | m, s²), parametrised by m = ``mean`` and log s = ``log_std``.
 
     Used as the encoder q(z | x) (one per data point: ``mean`` and ``log_std``
@@ -105,8 +105,9 @@ class Normal:
             log_std = np.log(std)
         log_std = _finite_array(log_std, "Normal", "log_std")
         mean, log_std = np.broadcast_arrays(mean, log_std)
-        self.params = {"mean": np.array(mean, dtype=np.float64), "log_std": np.array(log_std, dtype=np.float64)}
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        super().__init__()
+        self.add_param("mean", mean)
+        self.add_param("log_std", log_std)
 
     @property
     def mean(self) -> np.ndarray:
@@ -117,11 +118,6 @@ class Normal:
     def std(self) -> np.ndarray:
         """s = exp(log_std)."""
         return np.exp(self.params["log_std"])
-
-    def zero_grad(self) -> None:
-        """Set both gradients to zero, in place."""
-        for grad in self.grads.values():
-            grad.fill(0.0)
 
     def log_prob(self, z: Any) -> np.ndarray:
         """log N(z | m, s²), broadcast over z and the parameters."""

@@ -7,17 +7,11 @@ step allocates nothing: a training step is a hot path.
 from __future__ import annotations
 
 import abc
-from typing import Any
 
 import numpy as np
 
-
-def _check_hyper(name: str, value: float, low: float = 0.0, inclusive: bool = False) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < low or (value == low and not inclusive):
-        bound = ">=" if inclusive else ">"
-        raise ValueError(f"{name} must be finite and {bound} {low}, got {value!r}")
-    return value
+from nflows_np.base import Module
+from nflows_np.validation import check_real
 
 
 def grad_norm(grads: dict[str, np.ndarray]) -> float:
@@ -30,7 +24,7 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
 
     Returns the norm before clipping (as ``torch.nn.utils.clip_grad_norm_`` does).
     """
-    max_norm = _check_hyper("clip_grad_norm: max_norm", max_norm)
+    max_norm = check_real(max_norm, "clip_grad_norm: max_norm", minimum=0.0, inclusive=False)
     norm = grad_norm(grads)
     if norm > max_norm:
         for g in grads.values():
@@ -49,12 +43,12 @@ class Optimizer(abc.ABC):
     place (``params`` keep their identity).
     """
 
-    def __init__(self, model: Any, lr: float):
+    def __init__(self, model: Module, lr: float):
         if not (hasattr(model, "params") and hasattr(model, "grads")):
             raise TypeError(f"{type(self).__name__}: needs an object with params and grads, got {type(model).__name__}")
         self.params: dict[str, np.ndarray] = model.params
         self.grads: dict[str, np.ndarray] = model.grads
-        self.lr = _check_hyper(f"{type(self).__name__}: lr", lr)
+        self.lr = check_real(lr, f"{type(self).__name__}: lr", minimum=0.0, inclusive=False)
         self.steps = 0
         self._slices: list[tuple[np.ndarray, np.ndarray, slice]] = []
         offset = 0
@@ -86,9 +80,9 @@ class SGD(Optimizer):
     v ← μ v + ∇θ;   θ ← θ − η v        (μ = 0: plain SGD).
     """
 
-    def __init__(self, model: Any, lr: float = 1e-2, momentum: float = 0.0):
+    def __init__(self, model: Module, lr: float = 1e-2, momentum: float = 0.0):
         super().__init__(model, lr)
-        self.momentum = _check_hyper("SGD: momentum", momentum, inclusive=True)
+        self.momentum = check_real(momentum, "SGD: momentum", minimum=0.0)
         if self.momentum >= 1.0:
             raise ValueError(f"SGD: momentum must be < 1, got {momentum!r}")
         self.velocity = np.zeros_like(self._grad)
@@ -108,13 +102,13 @@ class Adam(Optimizer):
     θ ← θ − η m̂ / (√v̂ + ε),  with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
     """
 
-    def __init__(self, model: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, model: Module, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         super().__init__(model, lr)
         self.beta1, self.beta2 = (float(b) for b in betas)
         for name, beta in (("beta1", self.beta1), ("beta2", self.beta2)):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Adam: {name} must be in [0, 1), got {beta!r}")
-        self.eps = _check_hyper("Adam: eps", eps)
+        self.eps = check_real(eps, "Adam: eps", minimum=0.0, inclusive=False)
         self.m = np.zeros_like(self._grad)
         self.v = np.zeros_like(self._grad)
 

@@ -11,8 +11,6 @@ root-finder to a stated tolerance.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nflows_np.numerics import EPS
