@@ -46,9 +46,8 @@ def _product_vjp(matrix: np.ndarray, x: np.ndarray, grad_y: np.ndarray) -> tuple
 def _triangular_solve(matrix: np.ndarray, rhs: np.ndarray, lower: bool, transpose: bool = False,
                       unit_diagonal: bool = False) -> np.ndarray:
     """M⁻¹ r (or M⁻ᵀ r) for every row r of ``rhs``, by one triangular solve: O(N·D²)."""
-    from scipy.linalg import (
-        solve_triangular,  # imported on use, as every scipy module here: import nflows_np stays fast
-    )
+    # scipy is imported on use here, as everywhere in the library: ``import nflows_np`` stays fast.
+    from scipy.linalg import solve_triangular
 
     return solve_triangular(matrix, rhs.T, lower=lower, trans="T" if transpose else "N",
                             unit_diagonal=unit_diagonal).T
