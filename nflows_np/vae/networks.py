@@ -106,27 +106,30 @@ class FactorisedDecoder(Module):
         return (rng.random(probs.shape) < probs).astype(np.float64)
 
 
-def autoregressive_masks(data_dim: int, latent_dim: int, hidden: int, window: int | None = None
+def autoregressive_masks(data_dim: int, latent_dim: int, hidden: Sequence[int], window: int | None = None
                          ) -> list[np.ndarray]:
-    """MADE masks of a one-hidden-layer network [x, z] → h → ℓ with ℓ_i a function of (x_{<i}, z).
+    """MADE masks of a network [x, z] → h_1 → … → h_H → ℓ with ℓ_i a function of (x_{<i}, z) only.
 
-    Pixel p has degree p (1 … D), hidden unit j degree d_j = j mod D (0 … D−1); z reaches
-    every hidden unit. Hidden d sees pixel p iff p ≤ d; output i sees hidden d iff d < i.
-    So ℓ_i depends on pixels p ≤ d < i only: the product of the conditionals is a
-    normalised distribution. With a window w, also d − p < w and i − d ≤ w, so ℓ_i sees
-    at most the 2w − 1 pixels x_{i−2w+1}, …, x_{i−1} (and z).
+    Pixel p has degree p (1 … D), hidden unit j of every layer degree d_j = j mod D (0 … D−1);
+    z reaches every unit of the first hidden layer. A unit of degree d sees pixel p iff
+    p ≤ d, a unit of degree d' of the layer below iff d' ≤ d; output i sees hidden d iff
+    d < i. So ℓ_i depends on pixels p < i only and the product of the conditionals is a
+    normalised distribution. With a window w, the first layer also needs d − p < w and the
+    output i − d ≤ w, so with one hidden layer ℓ_i sees at most the 2w − 1 pixels
+    x_{i−2w+1}, …, x_{i−1} (and z).
     """
     degrees_in = np.arange(1, data_dim + 1)
-    degrees_hidden = np.arange(hidden) % data_dim
-    lag_in = degrees_hidden[None, :] - degrees_in[:, None]          # d − p
-    lag_out = degrees_in[None, :] - degrees_hidden[:, None]          # i − d
+    layers = [np.arange(width) % data_dim for width in hidden]
+    lag_in = layers[0][None, :] - degrees_in[:, None]                # d − p
     see_pixel = lag_in >= 0
+    lag_out = degrees_in[None, :] - layers[-1][:, None]              # i − d
     see_hidden = lag_out >= 1
     if window is not None:
         see_pixel &= lag_in < window
         see_hidden &= lag_out <= window
-    first = np.vstack([see_pixel, np.ones((latent_dim, hidden), dtype=bool)])
-    return [first.astype(np.float64), see_hidden.astype(np.float64)]
+    first = np.vstack([see_pixel, np.ones((latent_dim, len(layers[0])), dtype=bool)])
+    between = [later[None, :] >= earlier[:, None] for earlier, later in zip(layers[:-1], layers[1:])]
+    return [mask.astype(np.float64) for mask in [first, *between, see_hidden]]
 
 
 class AutoregressiveDecoder(Module):
@@ -138,15 +141,15 @@ class AutoregressiveDecoder(Module):
     Cost: O(N·(D + L)·H + N·H·D) per pass.
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: int = 128, window: int | None = None,
+    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (128,), window: int | None = None,
                  rng: RngLike = None):
         super().__init__()
         self.data_dim = check_int(data_dim, "AutoregressiveDecoder: data_dim")
         self.latent_dim = check_int(latent_dim, "AutoregressiveDecoder: latent_dim")
-        self.hidden = check_int(hidden, "AutoregressiveDecoder: hidden")
+        self.hidden = check_hidden(hidden, "AutoregressiveDecoder")
         self.window = None if window is None else check_int(window, "AutoregressiveDecoder: window")
         masks = autoregressive_masks(self.data_dim, self.latent_dim, self.hidden, self.window)
-        self.net = MLP(self.data_dim + self.latent_dim, self.data_dim, (self.hidden,), rng=as_generator(rng),
+        self.net = MLP(self.data_dim + self.latent_dim, self.data_dim, self.hidden, rng=as_generator(rng),
                        zero_last=False, masks=masks, name="AutoregressiveDecoder.net")
         self.expose(self.net, "net")
 

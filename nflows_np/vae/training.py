@@ -19,7 +19,7 @@ import numpy as np
 from nflows_np.base import RngLike, as_generator, check_int
 from nflows_np.checkpoint import load_params, read_checkpoint, save_params
 from nflows_np.train import History, fit
-from nflows_np.validation import check_real, lookup
+from nflows_np.validation import check_bool, check_real, lookup
 from nflows_np.vae.model import VAE, draw_eps
 from nflows_np.vae.networks import AutoregressiveDecoder, FactorisedDecoder, GaussianEncoder
 
@@ -29,18 +29,24 @@ DECODERS = ("factorised", "autoregressive")
 
 
 def make_vae(decoder: str = "autoregressive", *, data_dim: int = 64, latent_dim: int = 8,
-             encoder_hidden: tuple[int, ...] = (128,), decoder_hidden: int = 128, window: int | None = None,
-             rng: RngLike = None) -> VAE:
+             encoder_hidden: tuple[int, ...] = (128,), decoder_hidden: tuple[int, ...] = (128,),
+             window: int | None = None, start_at_prior: bool = False, rng: RngLike = None) -> VAE:
     """A VAE with a Gaussian encoder and a Bernoulli decoder.
 
-    ``decoder="factorised"``: p(x | z) = Π_i Bern(x_i | σ(ℓ_i(z))), one hidden layer of
-    ``decoder_hidden`` units; ``"autoregressive"``: ℓ_i(x_{<i}, z) by a MADE network
-    (``window`` limits each pixel's context to the previous 2w − 1 pixels).
+    ``decoder="factorised"``: p(x | z) = Π_i Bern(x_i | σ(ℓ_i(z))); ``"autoregressive"``:
+    ℓ_i(x_{<i}, z) by a MADE network with hidden widths ``decoder_hidden``
+    (``window`` limits the connections, see :func:`~nflows_np.vae.autoregressive_masks`).
+
+    With ``start_at_prior`` the encoder's output layer and the decoder's weights on z
+    start at zero: q(z | x) = p(z) for every x and the decoder ignores z, so training
+    starts from the collapsed state (a stationary point of the expected ELBO) and shows
+    whether the objective leaves it.
     """
     decoder = lookup(decoder, DECODERS, "decoder")
     spec = {"decoder": decoder, "data_dim": int(data_dim), "latent_dim": int(latent_dim),
-            "encoder_hidden": [int(h) for h in encoder_hidden], "decoder_hidden": int(decoder_hidden),
-            "window": None if window is None else int(window)}
+            "encoder_hidden": [int(h) for h in encoder_hidden], "decoder_hidden": [int(h) for h in decoder_hidden],
+            "window": None if window is None else int(window),
+            "start_at_prior": check_bool(start_at_prior, "make_vae: start_at_prior")}
     return build(spec, rng)
 
 
@@ -51,10 +57,14 @@ def build(spec: dict, rng: RngLike = None) -> VAE:
     if spec["decoder"] == "factorised":
         if spec.get("window") is not None:
             raise ValueError("make_vae: window applies to the autoregressive decoder only")
-        decoder: Any = FactorisedDecoder(spec["data_dim"], spec["latent_dim"], (spec["decoder_hidden"],), rng)
+        decoder: Any = FactorisedDecoder(spec["data_dim"], spec["latent_dim"], tuple(spec["decoder_hidden"]), rng)
     else:
-        decoder = AutoregressiveDecoder(spec["data_dim"], spec["latent_dim"], spec["decoder_hidden"],
+        decoder = AutoregressiveDecoder(spec["data_dim"], spec["latent_dim"], tuple(spec["decoder_hidden"]),
                                         spec.get("window"), rng)
+    if spec.get("start_at_prior"):
+        last = len(encoder.net.sizes) - 1
+        encoder.params[f"net.W{last}"][...] = 0.0           # μ = 0, v = 0: q(z | x) = N(0, I)
+        decoder.params["net.W1"][-spec["latent_dim"]:] = 0.0  # the rows that z multiplies
     return VAE(encoder, decoder, spec)
 
 
