@@ -7,7 +7,7 @@
 - :mod:`~nflows_np.vae.training` — :func:`make_vae`, :func:`fit_vae` (the library's
   training loop), :func:`save_vae` / :func:`load_vae`, :func:`evaluate`.
 """
-from nflows_np.vae.model import VAE, Terms, draw_eps, kl_per_dim
+from nflows_np.vae.model import VAE, Terms, draw_eps, iwae_from_log_weights, kl_per_dim
 from nflows_np.vae.networks import (AutoregressiveDecoder, FactorisedDecoder, GaussianEncoder, autoregressive_masks,
                                     bernoulli_log_likelihood, binarize)
 from nflows_np.vae.training import DECODERS, beta_ramp, build, evaluate, fit_vae, load_vae, make_vae, save_vae
@@ -15,5 +15,5 @@ from nflows_np.vae.training import DECODERS, beta_ramp, build, evaluate, fit_vae
 __all__ = [
     "DECODERS", "VAE", "AutoregressiveDecoder", "FactorisedDecoder", "GaussianEncoder", "Terms",
     "autoregressive_masks", "bernoulli_log_likelihood", "beta_ramp", "binarize", "build", "draw_eps",
-    "evaluate", "fit_vae", "kl_per_dim", "load_vae", "make_vae", "save_vae",
+    "evaluate", "fit_vae", "iwae_from_log_weights", "kl_per_dim", "load_vae", "make_vae", "save_vae",
 ]

@@ -34,7 +34,7 @@ from nflows_np.base import Module, RngLike, as_generator, check_int
 from nflows_np.validation import check_real
 from nflows_np.vae.networks import bernoulli_grad_logits, bernoulli_log_likelihood
 
-__all__ = ["Terms", "VAE", "draw_eps", "kl_per_dim"]
+__all__ = ["Terms", "VAE", "draw_eps", "iwae_from_log_weights", "kl_per_dim"]
 
 
 class Terms(NamedTuple):
@@ -61,6 +61,21 @@ def draw_eps(n: int, latent_dim: int, k: int | None = None, rng: RngLike = None)
     """Standard normal noise ε of shape (n, L), or (n, K, L) for the IWAE bound."""
     shape = (n, latent_dim) if k is None else (n, k, latent_dim)
     return as_generator(rng).standard_normal(shape)
+
+
+def iwae_from_log_weights(log_w: np.ndarray, k: int) -> np.ndarray:
+    """L_K per row from M log-weights per row: the mean over the M // K disjoint groups of K of
+    log (1/K) Σ_k w_k (logsumexp − log K, stable). Each group is an unbiased estimate of L_K, so
+    L_1, L_5, … all come from one draw, and their differences have far less Monte Carlo noise than
+    independent estimates would have.
+    """
+    log_w = np.asarray(log_w, dtype=np.float64)
+    k = check_int(k, "iwae_from_log_weights: k")
+    if log_w.ndim != 2 or log_w.shape[1] < k:
+        raise ValueError(f"iwae_from_log_weights: log_w must be (N, M) with M ≥ k = {k}, got {log_w.shape}")
+    groups = log_w.shape[1] // k
+    grouped = log_w[:, :groups * k].reshape(log_w.shape[0], groups, k)
+    return np.mean(logsumexp(grouped, axis=2), axis=1) - np.log(k)
 
 
 class VAE(Module):
