@@ -32,8 +32,8 @@ from threadpoolctl import threadpool_limits
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nflows_np import vae  # noqa: E402
-from nflows_np.datasets.digits import load_digits  # noqa: E402
+from nflows_np import vae
+from nflows_np.datasets.digits import load_digits
 
 KS = (1, 5, 10, 50, 100, 500, 1000)
 M = KS[-1]          # log-weights per digit and repetition
@@ -80,8 +80,8 @@ def main() -> None:
     threadpool_limits(1)  # one BLAS thread: faster for these small products on a shared machine
     lines = [f"# python benchmarks/vae_iwae.py (--steps {args.steps} --seeds {args.seeds})",
              "# factorised Bernoulli decoder, 8 latent dims, Adam lr 1e-3, batch 100; test digits (250).",
-             f"# L_K = mean over digits; all K from the same {M} log-weights per digit; ± = Monte Carlo "
-             f"standard error over {REPS} independent repetitions."]
+             (f"# L_K = mean over digits; all K from the same {M} log-weights per digit; ± = Monte Carlo "
+              f"standard error over {REPS} independent repetitions.")]
     summary: dict[int, list] = {1: [], 5: []}
     for train_k in (1, 5):
         for seed in range(args.seeds):

@@ -8,8 +8,14 @@
   training loop), :func:`save_vae` / :func:`load_vae`, :func:`evaluate`.
 """
 from nflows_np.vae.model import VAE, Terms, draw_eps, iwae_from_log_weights, kl_per_dim
-from nflows_np.vae.networks import (AutoregressiveDecoder, FactorisedDecoder, GaussianEncoder, autoregressive_masks,
-                                    bernoulli_log_likelihood, binarize)
+from nflows_np.vae.networks import (
+                                    AutoregressiveDecoder,
+                                    FactorisedDecoder,
+                                    GaussianEncoder,
+                                    autoregressive_masks,
+                                    bernoulli_log_likelihood,
+                                    binarize,
+)
 from nflows_np.vae.training import DECODERS, beta_ramp, build, evaluate, fit_vae, load_vae, make_vae, save_vae
 
 __all__ = [

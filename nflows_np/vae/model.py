@@ -31,10 +31,10 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from nflows_np.base import Module, RngLike, as_generator, check_int
-from nflows_np.validation import check_real
 from nflows_np.vae.networks import bernoulli_grad_logits, bernoulli_log_likelihood
+from nflows_np.validation import check_real
 
-__all__ = ["Terms", "VAE", "draw_eps", "iwae_from_log_weights", "kl_per_dim"]
+__all__ = ["VAE", "Terms", "draw_eps", "iwae_from_log_weights", "kl_per_dim"]
 
 
 class Terms(NamedTuple):

@@ -20,6 +20,7 @@ gradient with respect to its input, adding the parameter gradients into ``grads`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,7 @@ def autoregressive_masks(data_dim: int, latent_dim: int, hidden: Sequence[int], 
         see_pixel &= lag_in < window
         see_hidden &= lag_out <= window
     first = np.vstack([see_pixel, np.ones((latent_dim, len(layers[0])), dtype=bool)])
-    between = [later[None, :] >= earlier[:, None] for earlier, later in zip(layers[:-1], layers[1:])]
+    between = [later[None, :] >= earlier[:, None] for earlier, later in pairwise(layers)]
     return [mask.astype(np.float64) for mask in [first, *between, see_hidden]]
 
 

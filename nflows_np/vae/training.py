@@ -19,9 +19,9 @@ import numpy as np
 from nflows_np.base import RngLike, as_generator, check_int
 from nflows_np.checkpoint import load_params, read_checkpoint, save_params
 from nflows_np.train import History, fit
-from nflows_np.validation import check_bool, check_real, lookup
 from nflows_np.vae.model import VAE, draw_eps
 from nflows_np.vae.networks import AutoregressiveDecoder, FactorisedDecoder, GaussianEncoder
+from nflows_np.validation import check_bool, check_real, lookup
 
 __all__ = ["DECODERS", "beta_ramp", "build", "evaluate", "fit_vae", "load_vae", "make_vae", "save_vae"]
 
@@ -137,7 +137,8 @@ def fit_vae(model: VAE, data: Any, *, steps: int = 3000, batch_size: int = 100, 
     k = check_int(k, "fit_vae: k")
     batch_size = check_int(batch_size, "fit_vae: batch_size")
     free_bits = check_real(free_bits, "fit_vae: free_bits", minimum=0.0)
-    beta_fn = beta if callable(beta) else (lambda t, b=check_real(beta, "fit_vae: beta", minimum=0.0): b)
+    constant_beta = None if callable(beta) else check_real(beta, "fit_vae: beta", minimum=0.0)
+    beta_fn = beta if callable(beta) else (lambda t: constant_beta)
     if k > 1 and (callable(beta) or beta != 1.0 or free_bits != 0.0):
         raise ValueError("fit_vae: KL annealing (beta) and free bits apply to the ELBO (k = 1) only")
     rng = as_generator(rng)
