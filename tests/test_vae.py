@@ -200,3 +200,25 @@ def test_training_on_digits_raises_the_elbo():
     assert after - before > 10.0, (before, after)
     assert len(history.loss) == 200 and history.eval_steps == [100, 200]
     assert set(history.eval) == {"elbo", "reconstruction", "kl", "active_units"}
+
+
+def test_beta_ramp_and_iwae_training():
+    """β(t) = min(1, t/T); fit_vae with k > 1 trains L_K (and refuses KL annealing with it)."""
+    ramp = vae.beta_ramp(4)
+    assert [ramp(t) for t in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert vae.beta_ramp(0)(0) == 1.0
+    model, x = small_vae("factorised"), binary_data(40)
+    history = vae.fit_vae(model, x, steps=30, batch_size=10, k=3, lr=1e-2, rng=0, progress=False)
+    assert history.objective == "IWAE L_3" and len(history.loss) == 30 and not history.beta
+    assert np.mean(history.loss[-10:]) < np.mean(history.loss[:10])
+    annealed = vae.fit_vae(small_vae("factorised"), x, steps=5, batch_size=10, beta=vae.beta_ramp(4), rng=0,
+                           progress=False)
+    assert annealed.beta == [0.0, 0.25, 0.5, 0.75, 1.0]
+    with pytest.raises(ValueError, match=r"\(k = 1\) only"):
+        vae.fit_vae(model, x, steps=1, k=2, beta=vae.beta_ramp(4))
+
+
+def test_samples_are_binary_images():
+    for arch in ARCHS:
+        samples = small_vae(arch).sample(5, rng=0)
+        assert samples.shape == (5, D) and set(np.unique(samples)) <= {0.0, 1.0}
