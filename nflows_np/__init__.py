@@ -7,8 +7,8 @@ Layout: the layers in :mod:`nflows_np.flows` (one module per family), their
 contract in :mod:`nflows_np.base`, compositions in :mod:`nflows_np.composition`,
 shared numerics in :mod:`nflows_np.numerics` and :mod:`nflows_np.linalg`, then
 training, data, targets, plotting, grading and the command line around them.
-``plotting`` and ``grading`` load on first use, so ``import nflows_np`` never
-imports matplotlib.
+``plotting``, ``grading`` and ``vae`` load on first use, so ``import nflows_np``
+never imports matplotlib or scipy.
 """
 import importlib
 from typing import Any
@@ -34,19 +34,19 @@ from nflows_np.flows import (
     Sylvester,
 )
 
-_LAZY_MODULES = ("plotting", "grading")
+_LAZY_MODULES = ("plotting", "grading", "vae")
 
 __all__ = [
     "Flow", "FlowModel", "Module", "StandardNormal", "Uniform",
     "ElementwiseAffine", "SinhArcsinh", "Permutation", "Reverse", "ActNorm", "Linear", "LULinear", "QRLinear",
     "AdditiveCoupling", "AffineCoupling", "MaskedAutoregressive", "Planar", "Radial", "Sylvester",
     "checkpoint", "datasets", "gradcheck", "grading", "linalg", "lvm", "models", "numerics", "optim", "plotting",
-    "targets", "train",
+    "targets", "train", "vae",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """``nf.plotting`` and ``nf.grading`` are imported on first use (matplotlib is slow to import)."""
+    """``nf.plotting``, ``nf.grading`` and ``nf.vae`` are imported on first use (matplotlib and scipy are slow to import)."""
     if name in _LAZY_MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
