@@ -92,15 +92,7 @@ CHANGE_OF_VARIABLES = (
          Diagnosis("log_px", lambda i: norm.logpdf((i["x"] - i["b"]) / i["a"]),
                    "the log-det term is missing: p_Z(f(x)) alone does not integrate to 1"))),
     Exercise(
-        "01.2", "area of a polygon (shoelace formula)", _clockwise_polygon,
-        lambda i: {"area": _shoelace(i["points"])},
-        {"area": "area of the polygon"},
-        (Diagnosis("area", lambda i: _shoelace(i["points"], signed=True),
-                   "a signed area: negative for clockwise vertices; an area is its absolute value"),
-         Diagnosis("area", lambda i: 2 * _shoelace(i["points"]),
-                   "twice the area: the shoelace sum counts each triangle twice, multiply by ½"))),
-    Exercise(
-        "01.3", "log-det of the inverse map", _jacobians,
+        "01.2", "log-det of the inverse map", _jacobians,
         lambda i: {"log_det_g": -np.linalg.slogdet(i["jacobian"])[1]},
         {"log_det_g": "log|det ∂g/∂z| at z = f(x), from J = ∂f/∂x"},
         (Diagnosis("log_det_g", lambda i: np.linalg.slogdet(i["jacobian"])[1],
@@ -108,6 +100,14 @@ CHANGE_OF_VARIABLES = (
          Diagnosis("log_det_g", lambda i: -np.log(np.abs(np.trace(i["jacobian"], axis1=1, axis2=2))),
                    "the trace is not the determinant (they agree only for 1×1 matrices)")),
         batch_key="jacobian"),
+    Exercise(
+        "01.3", "area of a polygon (shoelace formula)", _clockwise_polygon,
+        lambda i: {"area": _shoelace(i["points"])},
+        {"area": "area of the polygon"},
+        (Diagnosis("area", lambda i: _shoelace(i["points"], signed=True),
+                   "a signed area: negative for clockwise vertices; an area is its absolute value"),
+         Diagnosis("area", lambda i: 2 * _shoelace(i["points"]),
+                   "twice the area: the shoelace sum counts each triangle twice, multiply by ½"))),
 )
 
 # -- 02 · fitting and composing flows --------------------------------------------------
