@@ -121,7 +121,8 @@ def test_coloured_samples_are_model_samples_coloured_by_z2(model):
 def test_flow_steps_has_k_plus_one_panels_layer_by_layer(model):
     axes = plotting.plot_flow_steps(model, 300, rng=4)
     count = len(model.layers) + 1
-    assert len(axes) == count and len(axes[0].figure.axes) == count
+    assert len(axes) == count and len(axes[0].figure.axes) == count + 1   # the panels and one colourbar
+    assert len({ax.get_xlim() for ax in axes}) == 1                        # one window for every step
     points = model.base.sample(300, np.random.default_rng(4))
     for k, ax in enumerate(axes):
         if k:
@@ -210,6 +211,6 @@ def test_flow_steps_titles_say_after_g_k_and_leave_no_empty_panel(model):
     titles = [ax.get_title() for ax in axes]
     assert titles[0].startswith("base") and all(t.startswith("after g") for t in titles[1:])
     assert titles[1].startswith("after g$_{4}$")                             # g_K first
-    assert len(axes[0].figure.axes) == len(axes)                             # no empty slot left in the figure
+    assert len(axes[0].figure.axes) == len(axes) + 1                         # no empty slot: panels + colourbar
     assert axes[0].get_xlabel() == "z₁" and axes[-1].get_xlabel() == "x₁"
     assert len(plotting.new_axes(9, ncols=6)[0].figure.axes) == 9

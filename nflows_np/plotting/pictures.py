@@ -170,23 +170,27 @@ def plot_coloured_samples(model: Any, n: int = 2000, rng: RngLike = None, ax: Ax
 
 
 def plot_flow_steps(model: Any, n: int = 1000, rng: RngLike = None, axes: Sequence[Axes] | None = None,
-                    color_by: int = 1, ncols: int = 6) -> np.ndarray:
+                    color_by: int = 1, ncols: int = 6, same_window: bool = True) -> np.ndarray:
     """The slide "Example of a K-step flow": base samples, then after g_K, g_{K−1}, …, g_1.
 
     K + 1 panels (K = ``len(model.layers)``), each sample coloured by its base
     coordinate z[color_by] throughout, so one can follow the points. Returns
-    the K + 1 Axes; panel k holds ``generative_steps(model, z)[k]``.
+    the K + 1 Axes; panel k holds ``generative_steps(model, z)[k]``. With ``same_window`` every panel
+    shows the same square window (holding all steps), so the axes do not jump from panel to panel;
+    a colourbar beside the last panel says which base coordinate the colours are.
     """
     _check_planar(model, "plot_flow_steps")
     z = _base_draws(model, n, rng)
     steps = generative_steps(model, z)
     axes = _given_axes(axes, len(steps), "plot_flow_steps", ncols, inches=2.4)
+    window = _sample_bounds(steps) if same_window else None
     for k, (ax, points, title) in enumerate(zip(axes, steps, _step_titles(model))):
-        _scatter(ax, points, z[:, color_by])
+        artist = _scatter(ax, points, z[:, color_by])
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
         label_space(ax, "z" if k == 0 else "x" if k == len(steps) - 1 else None)
-        _square(ax, _sample_bounds([points]))
+        _square(ax, window or _sample_bounds([points]))
+    add_colorbar(artist, axes[-1], f"colour: z$_{{{color_by + 1}}}$ of the base sample")
     return axes
 
 
