@@ -12,7 +12,7 @@ A cell tagged ``solution`` (cell metadata ``"tags": ["solution"]``) is a solutio
   without the markers the whole cell becomes ``# Your code here.``;
 * a markdown cell (the answer to a question) becomes :data:`ANSWER_STUB`.
 
-Every code cell loses its outputs, and relative links out of ``lectures/`` gain a ``../``.
+Every code cell loses its outputs and its cell metadata but the tags, and relative links out of ``lectures/`` gain a ``../``.
 The tests (tests/test_exercises.py) check that the committed student notebooks are
 exactly what this script writes.
 """
@@ -60,7 +60,11 @@ def strip_code(source: str) -> str:
 def student_version(notebook: dict) -> dict:
     """A copy of ``notebook`` (nbformat 4, as a dict) with the solutions removed and no outputs."""
     notebook = copy.deepcopy(notebook)
+    for key in ("widgets", "language_info"):                   # slider states and the interpreter of an executed run
+        notebook["metadata"].pop(key, None)
     for cell in notebook["cells"]:
+        tags = cell.get("metadata", {}).get("tags")
+        cell["metadata"] = {"tags": tags} if tags else {}     # no execution timings: the file depends on the source only
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         is_solution = TAG in cell.get("metadata", {}).get("tags", [])
         if cell["cell_type"] == "code":

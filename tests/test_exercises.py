@@ -24,7 +24,7 @@ from nflows_np.exercises.core import evaluate_outputs
 
 LECTURES = pathlib.Path(__file__).resolve().parent.parent / "lectures"
 sys.path.insert(0, str(LECTURES))
-import make_students  # noqa: E402
+import make_students
 
 CHECK = re.compile(r'exercises\.check\("(\d\d\.\d+)",\s*(\w+)\)')
 HEADING = re.compile(r"^#+ Exercise (\d\d\.\d+)\b", re.MULTILINE)
