@@ -89,7 +89,8 @@ def test_samples_scatter_and_hist2d():
 def test_target_vs_model_three_panels(model):
     target = targets.get("U1")
     shown = plotting.plot_target_vs_model(target.log_prob, model, target.bounds, n=300, rng=5, resolution=30)
-    assert len(shown.axes) == 3 and len(shown.axes[0].figure.axes) == 3
+    assert len(shown.axes) == 3 and len(shown.axes[0].figure.axes) == 5   # three panels, two colourbars
+    assert [ax.get_xlabel() for ax in shown.axes] == ["x₁"] * 3
     points = grid_points(target.bounds, 30)
     assert_close(shown.target.density.ravel(), np.exp(target.log_prob(points)), "target panel")
     assert_close(shown.model.density.ravel(), np.exp(model.log_prob(points)), "model panel")
@@ -120,7 +121,8 @@ def test_coloured_samples_are_model_samples_coloured_by_z2(model):
 def test_flow_steps_has_k_plus_one_panels_layer_by_layer(model):
     axes = plotting.plot_flow_steps(model, 300, rng=4)
     count = len(model.layers) + 1
-    assert len(axes) == count and len(axes[0].figure.axes) == count
+    assert len(axes) == count and len(axes[0].figure.axes) == count + 1   # the panels and one colourbar
+    assert len({ax.get_xlim() for ax in axes}) == 1                        # one window for every step
     points = model.base.sample(300, np.random.default_rng(4))
     for k, ax in enumerate(axes):
         if k:
@@ -177,3 +179,38 @@ def test_gif_has_one_frame_per_layer_plus_base(model, tmp_path):
         frames = gif.n_frames
     assert frames == len(steps) == len(model.layers) + 1
     assert_close(steps[-1], model.sample(200, np.random.default_rng(7)), "last frame = samples")
+
+
+# -- the figure standard ------------------------------------------------------------------
+
+def test_use_style_sets_readable_dpi_and_font(monkeypatch):
+    monkeypatch.setitem(plt.rcParams, "figure.dpi", 72)
+    plotting.use_style()
+    assert plt.rcParams["figure.dpi"] >= 100 and plt.rcParams["font.size"] >= 10
+
+
+def test_axes_name_their_space(model):
+    density = plotting.plot_density(model.log_prob, resolution=20)
+    assert (density.ax.get_xlabel(), density.ax.get_ylabel()) == ("x₁", "x₂")
+    assert plotting.plot_density(model.base.log_prob, resolution=20, space="z").ax.get_xlabel() == "z₁"
+    assert plotting.plot_latent(model, datasets.sample("moons", 50, 6)).ax.get_ylabel() == "z₂"
+    drawn = plotting.plot_grid_deformation(model, n_lines=3, resolution=10, direction="forward")
+    assert drawn.ax.get_xlabel() == "z₁"                                     # the image of an x-grid lives in z
+    assert [t.get_text() for t in drawn.ax.get_legend().get_texts()] == ["x₁ = const", "x₂ = const"]
+    with pytest.raises(ValueError, match="space"):
+        plotting.plot_density(model.log_prob, resolution=20, space="y")
+
+
+def test_density_colorbar_on_request(model):
+    density = plotting.plot_density(model.log_prob, resolution=20, colorbar=True)
+    assert len(density.ax.figure.axes) == 2 and density.ax.figure.axes[1].get_ylabel() == "density"
+
+
+def test_flow_steps_titles_say_after_g_k_and_leave_no_empty_panel(model):
+    axes = plotting.plot_flow_steps(model, 100, rng=4, ncols=3)               # 5 panels in rows of ≤ 3: 3 + 2
+    titles = [ax.get_title() for ax in axes]
+    assert titles[0].startswith("base") and all(t.startswith("after g") for t in titles[1:])
+    assert titles[1].startswith("after g$_{4}$")                             # g_K first
+    assert len(axes[0].figure.axes) == len(axes) + 1                         # no empty slot: panels + colourbar
+    assert axes[0].get_xlabel() == "z₁" and axes[-1].get_xlabel() == "x₁"
+    assert len(plotting.new_axes(9, ncols=6)[0].figure.axes) == 9

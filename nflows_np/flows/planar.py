@@ -32,7 +32,7 @@ class _Reparam:
 
 
 class Planar(Flow):
-    """Planar flow  x = g(z) = z + û tanh(wᵀz + b)  with wᵀû ≥ −1 (invertible).
+    """Planar flow  x = g(z) = z + û tanh(wᵀz + b)  with wᵀû > −1 (a diffeomorphism).
 
     Reparametrisation (Rezende & Mohamed, 2015, appendix A):
 
@@ -114,7 +114,12 @@ class Planar(Flow):
 
     @property
     def is_invertible(self) -> bool:
-        """True if g is a bijection: always with the reparametrisation, else iff wᵀu ≥ −1."""
+        """True if g is a bijection: always with the reparametrisation, else iff wᵀu ≥ −1.
+
+        At wᵀu = −1 exactly, g is a bijection but not a diffeomorphism: its Jacobian is
+        singular on the hyperplane wᵀz + b = 0 (log|det| = −∞ there); the reparametrisation
+        keeps wᵀû > −1 strictly.
+        """
         return self.invertible or float(self.params["w"] @ self.params["u"]) >= -1.0
 
     # -- inverse: z → x, the closed form -----------------------------------------
