@@ -7,6 +7,9 @@
 - :func:`householder_product`, :func:`householder_product_vjp` — Q itself.
 - :func:`polar`, :func:`polar_vjp` — the orthonormal polar factor Q = A (AᵀA)^{−1/2}
   of a full-column-rank A ∈ R^{D×M}.
+- :func:`product_vjp`, :func:`triangular_solve`, :func:`triangular_solve_vjp` — a batch
+  product y = M x and a batch triangular solve, with their VJPs (the linear flows').
+- :func:`random_orthogonal` — a Haar-distributed orthogonal matrix.
 
 A VJP here takes the arguments of the map and ∂L/∂(output) and returns ∂L/∂(inputs);
 it recomputes what it needs (these maps are cheap next to the flows that use them).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from nflows_np.numerics import EPS
+from nflows_np.validation import RngLike, as_generator
 
 # -- the matrix determinant lemma -------------------------------------------------
 
@@ -165,3 +169,40 @@ def polar_vjp(A: np.ndarray, grad_Q: np.ndarray) -> np.ndarray:
     inside = U @ ((B - B.T) / (sigma[:, None] + sigma[None, :])) @ Vt
     outside = (G - U @ (U.T @ G)) @ (Vt.T / sigma) @ Vt
     return inside + outside
+
+
+# -- batch products and triangular solves ----------------------------------------
+
+def random_orthogonal(dim: int, rng: RngLike = None) -> np.ndarray:
+    """A Haar-distributed random orthogonal D×D matrix (condition number 1).
+
+    QR of a standard Gaussian matrix; multiplying Q's columns by sign(diag R)
+    makes the factorisation unique, which is what makes Q Haar-distributed
+    (Mezzadri 2007). Cost O(D³).
+    """
+    q, r = np.linalg.qr(as_generator(rng).standard_normal((dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+def product_vjp(matrix: np.ndarray, x: np.ndarray, grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(∂L/∂M, ∂L/∂x) for the batch product y = M x (rows: y = x Mᵀ)."""
+    # dy = dM x + M dx:  ∂L/∂M = Σ_n ∂L/∂y[n] x[n]ᵀ;  ∂L/∂x = Mᵀ ∂L/∂y
+    return grad_y.T @ x, grad_y @ matrix
+
+
+def triangular_solve(matrix: np.ndarray, rhs: np.ndarray, lower: bool, transpose: bool = False,
+                      unit_diagonal: bool = False) -> np.ndarray:
+    """M⁻¹ r (or M⁻ᵀ r) for every row r of ``rhs``, by one triangular solve: O(N·D²)."""
+    # scipy is imported on use here, as everywhere in the library: ``import nflows_np`` stays fast.
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(matrix, rhs.T, lower=lower, trans="T" if transpose else "N",
+                            unit_diagonal=unit_diagonal).T
+
+
+def triangular_solve_vjp(matrix: np.ndarray, x: np.ndarray, grad_x: np.ndarray, lower: bool,
+                          unit_diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(∂L/∂M, ∂L/∂y) for the batch solve x = M⁻¹ y, M triangular."""
+    # dx = −M⁻¹ dM x + M⁻¹ dy:  ∂L/∂y = M⁻ᵀ ∂L/∂x;  ∂L/∂M = −Σ_n ∂L/∂y[n] x[n]ᵀ
+    grad_y = triangular_solve(matrix, grad_x, lower, transpose=True, unit_diagonal=unit_diagonal)
+    return -(grad_y.T @ x), grad_y

@@ -22,43 +22,16 @@ from typing import Any
 import numpy as np
 
 from nflows_np.base import Flow, RngLike, as_generator, check_array, check_int
-from nflows_np.linalg import householder_apply, householder_apply_vjp, householder_product
+from nflows_np.linalg import (
+    householder_apply,
+    householder_apply_vjp,
+    householder_product,
+    product_vjp,
+    random_orthogonal,
+    triangular_solve,
+    triangular_solve_vjp,
+)
 from nflows_np.numerics import EPS
-
-
-def random_orthogonal(dim: int, rng: RngLike = None) -> np.ndarray:
-    """A Haar-distributed random orthogonal D×D matrix (condition number 1).
-
-    QR of a standard Gaussian matrix; multiplying Q's columns by sign(diag R)
-    makes the factorisation unique, which is what makes Q Haar-distributed
-    (Mezzadri 2007). Cost O(D³).
-    """
-    q, r = np.linalg.qr(as_generator(rng).standard_normal((dim, dim)))
-    return q * np.sign(np.diag(r))
-
-
-def _product_vjp(matrix: np.ndarray, x: np.ndarray, grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(∂L/∂M, ∂L/∂x) for the batch product y = M x (rows: y = x Mᵀ)."""
-    # dy = dM x + M dx:  ∂L/∂M = Σ_n ∂L/∂y[n] x[n]ᵀ;  ∂L/∂x = Mᵀ ∂L/∂y
-    return grad_y.T @ x, grad_y @ matrix
-
-
-def _triangular_solve(matrix: np.ndarray, rhs: np.ndarray, lower: bool, transpose: bool = False,
-                      unit_diagonal: bool = False) -> np.ndarray:
-    """M⁻¹ r (or M⁻ᵀ r) for every row r of ``rhs``, by one triangular solve: O(N·D²)."""
-    # scipy is imported on use here, as everywhere in the library: ``import nflows_np`` stays fast.
-    from scipy.linalg import solve_triangular
-
-    return solve_triangular(matrix, rhs.T, lower=lower, trans="T" if transpose else "N",
-                            unit_diagonal=unit_diagonal).T
-
-
-def _triangular_solve_vjp(matrix: np.ndarray, x: np.ndarray, grad_x: np.ndarray, lower: bool,
-                          unit_diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(∂L/∂M, ∂L/∂y) for the batch solve x = M⁻¹ y, M triangular."""
-    # dx = −M⁻¹ dM x + M⁻¹ dy:  ∂L/∂y = M⁻ᵀ ∂L/∂x;  ∂L/∂M = −Σ_n ∂L/∂y[n] x[n]ᵀ
-    grad_y = _triangular_solve(matrix, grad_x, lower, transpose=True, unit_diagonal=unit_diagonal)
-    return -(grad_y.T @ x), grad_y
 
 
 class Linear(Flow):
@@ -122,7 +95,7 @@ class Linear(Flow):
 
     def _forward_vjp(self, cache, grad_z, grad_log_det):
         x, factor, weight = cache
-        grad_weight, grad_x = _product_vjp(weight, x, grad_z)
+        grad_weight, grad_x = product_vjp(weight, x, grad_z)
         # ∂log|det W|/∂W = W⁻ᵀ (Jacobi's formula)
         self.grads["weight"] += grad_weight + grad_log_det.sum() * self._inverse_transpose(factor)
         return grad_x
@@ -197,19 +170,19 @@ class _TriangularLinear(Flow):
     def _forward_vjp(self, cache, grad_z, grad_log_det):
         x, triangular, s, left_cache = cache
         grad_a = self._left_vjp(left_cache, grad_z)
-        grad_triangular, grad_x = _product_vjp(triangular, x, grad_a)  # a = U′ x
+        grad_triangular, grad_x = product_vjp(triangular, x, grad_a)  # a = U′ x
         self._add_triangular_grad(grad_triangular, s, grad_log_det.sum())
         return grad_x
 
     def _inverse(self, z):
         triangular, s = self._triangular()
         a, left_cache = self._left_solve(z)
-        x = _triangular_solve(triangular, a, lower=False)
+        x = triangular_solve(triangular, a, lower=False)
         return x, np.full(z.shape[0], -self.params["log_s"].sum()), (x, triangular, s, left_cache)
 
     def _inverse_vjp(self, cache, grad_x, grad_log_det):
         x, triangular, s, left_cache = cache
-        grad_triangular, grad_a = _triangular_solve_vjp(triangular, x, grad_x, lower=False)  # x = U′⁻¹ a
+        grad_triangular, grad_a = triangular_solve_vjp(triangular, x, grad_x, lower=False)  # x = U′⁻¹ a
         self._add_triangular_grad(grad_triangular, s, -grad_log_det.sum())  # log_det = −Σ log_s
         return self._left_solve_vjp(left_cache, grad_a)
 
@@ -310,18 +283,18 @@ class LULinear(_TriangularLinear):
     def _left_vjp(self, cache, grad_z):
         a, lower = cache
         grad_b = grad_z[:, self.inverse_perm]  # z = P b:  ∂L/∂b = Pᵀ ∂L/∂z
-        grad_lower, grad_a = _product_vjp(lower, a, grad_b)  # b = L a
+        grad_lower, grad_a = product_vjp(lower, a, grad_b)  # b = L a
         self.grads["lower"] += np.tril(grad_lower, -1)  # only the strict lower part is a parameter
         return grad_a
 
     def _left_solve(self, z):
         lower = self._lower()
-        a = _triangular_solve(lower, z[:, self.inverse_perm], lower=True, unit_diagonal=True)  # a = L⁻¹ Pᵀ z
+        a = triangular_solve(lower, z[:, self.inverse_perm], lower=True, unit_diagonal=True)  # a = L⁻¹ Pᵀ z
         return a, (a, lower)
 
     def _left_solve_vjp(self, cache, grad_a):
         a, lower = cache
-        grad_lower, grad_b = _triangular_solve_vjp(lower, a, grad_a, lower=True, unit_diagonal=True)  # a = L⁻¹ b
+        grad_lower, grad_b = triangular_solve_vjp(lower, a, grad_a, lower=True, unit_diagonal=True)  # a = L⁻¹ b
         self.grads["lower"] += np.tril(grad_lower, -1)
         return grad_b[:, self.perm]  # b = Pᵀ z:  ∂L/∂z = P ∂L/∂b
 

@@ -14,8 +14,9 @@ import pytest
 import scipy.linalg
 
 from nflows_np.flows.actnorm import ActNorm
-from nflows_np.flows.linear import Linear, LULinear, QRLinear, random_orthogonal
+from nflows_np.flows.linear import Linear, LULinear, QRLinear
 from nflows_np.gradcheck import randomize_params
+from nflows_np.linalg import random_orthogonal
 
 EPS = np.finfo(np.float64).eps
 
