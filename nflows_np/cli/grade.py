@@ -20,12 +20,12 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
 import sys
 import traceback
+from dataclasses import dataclass
 
 from nflows_np.cli.common import UsageError, parse_number
-from nflows_np.grading import assignments
+from nflows_np.grading import assignments, isolation
 from nflows_np.grading.cases import Assignment
 from nflows_np.grading.markers import MarkerError, assign_file
 from nflows_np.grading.report import format_text, gradescope_dict, write_json_atomic
@@ -58,10 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--json", metavar="PATH", help="write Gradescope's results.json here")
     grade.add_argument("--seed", help="seed of the case inputs (default: a secret random one)")
     grade.add_argument("--sandbox-user", metavar="NAME",
-                       help="run the submission as this (dedicated) user; needs root")
+                       help=f"as root: the unprivileged user that runs the submission "
+                            f"(default {ROOT_DEFAULT_USER})")
     grade.add_argument("--python", metavar="PATH",
-                       help="interpreter (with numpy) that runs the submission "
-                            "(default: the grader's own, %(default)s)", default=sys.executable)
+                       help=f"interpreter (with numpy) that runs the submission (default: "
+                            f"{ROOT_DEFAULT_PYTHON} as root, else the grader's own)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="self-check of your own code without bubblewrap (refused as root)")
     grade.add_argument("--timeout", help="cap on each case's time limit, in seconds")
     grade.add_argument("--budget", help="time limit for the whole run, in seconds")
     grade.set_defaults(func=run_grade)
@@ -83,36 +86,77 @@ def run_assign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_python(python: str, name: str | None) -> None:
-    """The child interpreter must exist and import numpy -- as the sandbox user, if any."""
-    if not os.path.isfile(python) or not os.access(python, os.X_OK):
+ROOT_DEFAULT_USER = "nobody"
+ROOT_DEFAULT_PYTHON = "/usr/bin/python3"
+_INSTALL = "apt-get install -y bubblewrap python3-numpy"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a grading runs the submission: isolated or not, as whom, with which interpreter."""
+
+    isolated: bool
+    user: str | None
+    python: str
+    note: str
+
+
+def _resolve_python(python: str) -> str:
+    # A bare name (python3) is looked up on PATH; the child gets an absolute path.
+    path = python if os.sep in python else (shutil.which(python) or python)
+    path = os.path.abspath(path)
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
         raise UsageError(f"grade: --python {python} is not an executable file")
-    if name is None:
-        if python == sys.executable:
-            return  # the grader's own interpreter: it is running, and it has numpy
-        entry = None
-    else:
-        if os.geteuid() != 0:
-            raise UsageError("grade: --sandbox-user needs the grader to run as root")
+    return path
+
+
+def choose_mode(sandbox_user: str | None, python: str | None, no_sandbox: bool) -> Mode:
+    """The grading mode for these options (see the module docstring); one-line UsageError if refused.
+
+    As root: always the bubblewrap sandbox, the submission as ``sandbox_user``
+    (default ``nobody``) with ``python`` (default the system's ``/usr/bin/python3``).
+    Otherwise: the sandbox as oneself where bubblewrap works, else a self-check.
+    """
+    bwrap = isolation.find_bwrap()
+    if os.geteuid() == 0:
+        if no_sandbox or bwrap is None:
+            why = "--no-sandbox was given" if no_sandbox else "bubblewrap (bwrap) is not installed"
+            raise UsageError(f"grade: refusing to run untrusted code as root without the sandbox "
+                             f"({why}): {_INSTALL}, and grade without --no-sandbox")
+        name = sandbox_user or ROOT_DEFAULT_USER
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
             raise UsageError(f"grade: no such user: {name}") from None
         if entry.pw_uid == 0:
             raise UsageError("grade: --sandbox-user must not be root")
-    # The child interpreter must be usable by that user (a Python under /root is not).
-    who = {} if entry is None else {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-    try:
-        probe = subprocess.run([python, "-I", "-c", "import numpy"], capture_output=True, cwd="/",
-                               env={"PATH": "/usr/bin:/bin"}, timeout=60, **who)
-        usable = probe.returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        usable = False
-    if not usable:
-        by = f"user {name}" if name is not None else "the grader"
-        hint = ("; install Python where that user can read it and pass it with --python "
-                "(e.g. apt-get install python3-numpy, then --python /usr/bin/python3)" if name else "")
-        raise UsageError(f"grade: {by} cannot run {python} with numpy{hint}")
+        user = (entry.pw_uid, entry.pw_gid)
+        why = isolation.check_bwrap(bwrap, user)
+        if why:
+            raise UsageError(f"grade: bubblewrap cannot create the sandbox here ({why}); "
+                             "user namespaces must be enabled")
+        path = _resolve_python(python or ROOT_DEFAULT_PYTHON)
+        try:
+            isolation.probe_interpreter(path, user)
+        except OSError:
+            raise UsageError(f"grade: user {name} cannot run {path} with numpy: {_INSTALL}, "
+                             "or pass an interpreter it can run with --python") from None
+        return Mode(True, name, path, f"mode: sandbox (bubblewrap); the submission runs as "
+                                      f"{name} (uid {entry.pw_uid}) with {path}")
+    if sandbox_user is not None:
+        raise UsageError("grade: --sandbox-user needs the grader to run as root")
+    path = _resolve_python(python or sys.executable)
+    why = "--no-sandbox was given" if no_sandbox else (
+        "bubblewrap is not installed" if bwrap is None else isolation.check_bwrap(bwrap, None))
+    if not why:
+        try:
+            isolation.probe_interpreter(path, None)
+        except OSError as exc:
+            raise UsageError(f"grade: {exc}") from None
+        return Mode(True, None, path, f"mode: sandbox (bubblewrap); the submission runs as uid "
+                                      f"{os.getuid()} with {path}")
+    return Mode(False, None, path, f"mode: SELF-CHECK, not isolated ({why}): grade only your own "
+                                   f"code this way; lecturers grade as root with bubblewrap")
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
@@ -159,12 +203,12 @@ def _grade(args: argparse.Namespace) -> GradeResult:
         raise UsageError(f"grade: submission not found: {args.submission}")
     if not args.submission.endswith(SUFFIXES):
         raise UsageError(f"grade: the submission must be a .py or .ipynb file: {args.submission}")
-    # A bare name (python3) is looked up on PATH; the child gets an absolute path.
-    python = args.python if os.sep in args.python else (shutil.which(args.python) or args.python)
-    python = os.path.abspath(python)
-    _check_python(python, args.sandbox_user)
-    return grade_submission(args.submission, assignment, seed=seed, sandbox_user=args.sandbox_user,
-                            timeout=timeout, budget=budget, python=python)
+    mode = choose_mode(args.sandbox_user, args.python, args.no_sandbox)
+    result = grade_submission(args.submission, assignment, seed=seed, sandbox_user=mode.user,
+                              timeout=timeout, budget=budget, python=mode.python,
+                              isolated=mode.isolated)
+    result.notes.insert(0, mode.note)
+    return result
 
 
 def run_grade(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ own (the CLI is one) rather than from a long-lived interactive session.
 """
 from __future__ import annotations
 
+import pwd
 import secrets
 import sys
 import time
@@ -109,6 +110,8 @@ def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.rand
     excerpt = _output_excerpt(run)
     if excerpt:
         feedback += "\n" + excerpt
+    if run.cleanup:
+        feedback += "\n" + run.cleanup
     score = round(case.weight * outcome.fraction, 2)
     if outcome.fraction < 1.0:
         score = min(score, case.weight - 0.01)  # rounding must not turn a partial pass into a pass
@@ -117,7 +120,8 @@ def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.rand
 
 def grade_submission(path: str, assignment: Assignment, *, seed: int | None = None,
                      sandbox_user: str | None = None, timeout: float | None = None,
-                     budget: float | None = None, python: str = sys.executable) -> GradeResult:
+                     budget: float | None = None, python: str = sys.executable,
+                     isolated: bool = True) -> GradeResult:
     """Grade the submission at ``path`` against ``assignment``.
 
     Parameters
@@ -129,7 +133,8 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
         Seed of the case inputs; ``None`` draws one with :mod:`secrets`, so the
         submission cannot know the (hidden) inputs in advance.
     sandbox_user : str or None
-        Run the submission as this user (the grader must be root).
+        Run the submission as this user (the grader must be root); ``None``:
+        as the grader's own user.
     timeout : float or None
         Caps every case's own timeout (seconds).
     budget : float or None
@@ -137,6 +142,9 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
         Cases that no longer fit are reported as not run.
     python : str
         Interpreter for the child processes.
+    isolated : bool
+        Run every case in the bubblewrap sandbox (:mod:`.isolation`); ``False``
+        is the unisolated self-check of one's own code.
 
     Returns
     -------
@@ -153,7 +161,11 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
         result.seed = seed
         return result
     tests = []
-    with Sandbox(python=python, user=sandbox_user, limits=assignment.limits) as sandbox:
+    user = None
+    if sandbox_user is not None:
+        entry = pwd.getpwnam(sandbox_user)
+        user = (entry.pw_uid, entry.pw_gid)
+    with Sandbox(python=python, user=user, limits=assignment.limits, isolated=isolated) as sandbox:
         for index, case in enumerate(assignment.cases):
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
             case_timeout = case.timeout if timeout is None else min(case.timeout, timeout)
