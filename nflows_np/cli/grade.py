@@ -159,7 +159,13 @@ def choose_mode(sandbox_user: str | None, python: str | None, no_sandbox: bool) 
                                    f"code this way; lecturers grade as root with bubblewrap")
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
 def _raise_interrupted(signum: int, frame: object) -> None:
+    # Once: a second Ctrl-C must not interrupt the cleanup that the first one started.
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise GraderInterrupted(signal.Signals(signum).name)
 
 
@@ -218,12 +224,21 @@ def run_grade(args: argparse.Namespace) -> int:
             print(name)
         return 0
     # A grader stopped from outside still cleans up and writes its report.
-    previous = {sig: signal.signal(sig, _raise_interrupted)
-                for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _STOP_SIGNALS}
     try:
         try:
             result = _grade(args)
             status = 0
+        except GraderInterrupted as exc:
+            # The sandbox's context managers have killed every case process by now.
+            result = failed_result(_assignment_or_none(args.assignment),
+                                   f"grading interrupted by {exc}: not graded", args.assignment or "")
+            result.interrupted = True
+            _write(args.json, result)
+            where = f"; {args.json} says so" if args.json else ""
+            print(f"python -m nflows_np: grading interrupted by {exc}; its processes were killed{where}",
+                  file=sys.stderr)
+            return 128 + int(getattr(signal, str(exc)))
         except UsageError as exc:
             _write(args.json, failed_result(_assignment_or_none(args.assignment), str(exc),
                                             args.assignment or ""))

@@ -1,6 +1,6 @@
 """The program that runs ONE grading case, inside the sandbox (see :mod:`.isolation`).
 
-The grader starts it as ``python -I harness.py CASE_DIR`` with, in ``CASE_DIR``,
+The grader starts it as ``python -I harness.py CASE_DIR GRADING_ID`` with, in ``CASE_DIR``,
 ``case.json``, ``framing.py``, ``inputs.bin``, ``driver.py`` and
 ``submission.py``.  It is deliberately standalone (standard library and numpy
 only), and nothing here is trusted by the grader: whatever comes back is only

@@ -19,6 +19,7 @@ from nflows_np.grading.sandbox import OUTPUT_LIMIT, CaseRun, Sandbox
 from nflows_np.grading.submission import Submission, SubmissionError, read_submission
 
 _SHOWN_OUTPUT_CHARS = 2000
+MAX_FEEDBACK_CHARS = 6000  # per case: what the student sees, output excerpts included
 PRIVATE_PREFIX = "_"  # case inputs named "_..." are never sent to the child
 _MIN_CASE_SECONDS = 0.5
 
@@ -50,6 +51,8 @@ class GradeResult:
     execution_time: float = 0.0
     error: str = ""
     notes: list[str] = field(default_factory=list)
+    grading_id: str = ""
+    interrupted: bool = False
 
     @property
     def score(self) -> float:
@@ -112,6 +115,8 @@ def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.rand
         feedback += "\n" + excerpt
     if run.cleanup:
         feedback += "\n" + run.cleanup
+    if len(feedback) > MAX_FEEDBACK_CHARS:
+        feedback = feedback[:MAX_FEEDBACK_CHARS] + f"\n[... feedback cut at {MAX_FEEDBACK_CHARS} characters]"
     score = round(case.weight * outcome.fraction, 2)
     if outcome.fraction < 1.0:
         score = min(score, case.weight - 0.01)  # rounding must not turn a partial pass into a pass
@@ -177,5 +182,7 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
                 continue
             tests.append(_run_case(sandbox, submission, case, rng, min(case_timeout, remaining)))
         notes = sandbox.notes
+        grading_id = sandbox.grading_id
     return GradeResult(assignment.name, assignment.title, tests, seed=seed,
-                       execution_time=round(time.monotonic() - start, 3), notes=notes)
+                       execution_time=round(time.monotonic() - start, 3), notes=notes,
+                       grading_id=grading_id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import selectors
 import signal
 import subprocess
@@ -167,6 +168,8 @@ class Sandbox:
         self.user = user
         self.isolated = isolated
         self.notes: list[str] = []
+        # Shown in every case process's command line: finds one grading's processes.
+        self.grading_id = f"nflows-grading-{secrets.token_hex(8)}"
         self._keep: frozenset[tuple[int, int]] = frozenset()
         self._was_subreaper: bool | None = None
         self._closed: set[int] = set()
@@ -222,7 +225,7 @@ class Sandbox:
             fds = {name: isolation.memory_file(name, data) for name, data in files.items()}
             seccomp = isolation.memory_file("seccomp", self._seccomp)
             argv = [self._interpreter.executable, "-I", f"{isolation.CASE_DIR}/harness.py",
-                    isolation.CASE_DIR]
+                    isolation.CASE_DIR, self.grading_id]
             command = isolation.bwrap_command(self._bwrap, self._interpreter, fds, seccomp, info_fd,
                                               _child_env(isolation.WORK_DIR), argv)
             try:
@@ -239,7 +242,8 @@ class Sandbox:
                 handle.write(data)
         work = os.path.join(case_dir, "work")
         os.mkdir(work)
-        proc = subprocess.Popen([self.python, "-I", os.path.join(case_dir, "harness.py"), case_dir],
+        proc = subprocess.Popen([self.python, "-I", os.path.join(case_dir, "harness.py"), case_dir,
+                                 self.grading_id],
                                 cwd=work, env=_child_env(work), stdin=subprocess.DEVNULL,
                                 stdout=stdout, stderr=stderr, start_new_session=True,
                                 pass_fds=tuple(pass_fds))
