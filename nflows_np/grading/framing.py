@@ -9,7 +9,7 @@ Layout (little-endian)::
     b"NFA1"
     records:  b"A" name_len:u16 name:utf-8 dtype_len:u8 dtype:ascii ndim:u8 shape:u64*ndim
               nbytes:u64 data          an array (C order)
-              b"E" nbytes:u32 utf-8    an error message (the submission raised)
+              b"M" nbytes:u32 utf-8    an error message (the submission raised)
     b"END!"
 
 :func:`decode` checks every field against what the reader expects -- the
@@ -40,7 +40,7 @@ def encode(arrays, error=None):
     parts = [MAGIC]
     if error is not None:
         message = error.encode("utf-8", "replace")[:MAX_ERROR_BYTES]
-        parts += [b"E", struct.pack("<I", len(message)), message]
+        parts += [b"M", struct.pack("<I", len(message)), message]
     for name, array in arrays.items():
         array = np.ascontiguousarray(array)
         dtype = array.dtype.newbyteorder("<").str if array.dtype.byteorder == ">" else array.dtype.str
@@ -122,9 +122,11 @@ def decode(data, expected=None):
     arrays = {}
     while True:
         kind = bytes(reader.take(1, "a record"))
-        if kind == END[:1] and bytes(reader.take(len(END) - 1, "the end mark")) == END[1:]:
+        if kind == END[:1]:
+            if bytes(reader.take(len(END) - 1, "the end mark")) != END[1:]:
+                raise FrameError("a broken end mark")
             break
-        if kind == b"E":
+        if kind == b"M":
             (length,) = reader.unpack("<I", "an error message")
             if length > MAX_ERROR_BYTES:
                 raise FrameError(f"an error message of {length} bytes")

@@ -23,6 +23,7 @@ the case wrote survives it: its files lived in its own ``tmpfs`` mounts.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -110,6 +111,7 @@ class Interpreter:
     numpy_dirs: tuple[str, ...]     # numpy and its vendored libraries, bound back into one of them
 
 
+@functools.lru_cache(maxsize=8)
 def probe_interpreter(python: str, user: tuple[int, int] | None) -> Interpreter:
     """Ask ``python`` (run as ``user``) where it lives and where numpy is.
 
@@ -212,6 +214,7 @@ def memory_file(name: str, data: bytes) -> int:
     return fd
 
 
+@functools.lru_cache(maxsize=8)
 def check_bwrap(bwrap: str, user: tuple[int, int] | None) -> str:
     """"" if ``bwrap`` can create the sandbox's namespaces as ``user``, else why not (one line)."""
     who = {} if user is None else {"user": user[0], "group": user[1], "extra_groups": []}
