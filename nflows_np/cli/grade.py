@@ -8,6 +8,9 @@
     grader's own); with ``--sandbox-user`` it must be one that user can run,
     with numpy (e.g. ``/usr/bin/python3`` with Debian's ``python3-numpy``).
 
+``grade-all SUBMISSIONS_DIR --assignment NAME [--out DIR] [--jobs N] ...``
+    Grade a whole folder in parallel (see :mod:`nflows_np.grading.batch`).
+
 ``grade`` always writes ``--json PATH`` when given -- also when the submission
 cannot be read, the arguments are wrong, or the grader itself fails (then with
 score 0 and the error in ``output``).  Exit status: 0 graded (whatever the
@@ -21,11 +24,12 @@ import pwd
 import shutil
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 
 from nflows_np.cli.common import UsageError, parse_number
-from nflows_np.grading import assignments, isolation
+from nflows_np.grading import assignments, batch, isolation
 from nflows_np.grading.cases import Assignment
 from nflows_np.grading.markers import MarkerError, assign_file
 from nflows_np.grading.report import format_text, gradescope_dict, write_json_atomic
@@ -68,6 +72,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--timeout", help="cap on each case's time limit, in seconds")
     grade.add_argument("--budget", help="time limit for the whole run, in seconds")
     grade.set_defaults(func=run_grade)
+
+    batch = subparsers.add_parser(
+        "grade-all", help="grade a folder of submissions in parallel",
+        description="Grade every submission of a folder (files, or one folder per student as in "
+                    "Gradescope's export) in parallel: one results.json per student, grades.csv, "
+                    "summary.txt and histogram.png in --out.")
+    batch.add_argument("submissions", help="folder of submissions")
+    batch.add_argument("--assignment", required=True, help="assignment name (see grade --list)")
+    batch.add_argument("--out", help="output folder (default: SUBMISSIONS-graded)")
+    batch.add_argument("--jobs", help="gradings at once (default: the number of cores)")
+    for option in ("--seed", "--sandbox-user", "--python", "--timeout", "--budget"):
+        batch.add_argument(option, help=f"passed to every grade (see grade {option})")
+    batch.set_defaults(func=run_grade_all)
 
 
 def run_assign(args: argparse.Namespace) -> int:
@@ -215,6 +232,40 @@ def _grade(args: argparse.Namespace) -> GradeResult:
                               isolated=mode.isolated)
     result.notes.insert(0, mode.note)
     return result
+
+
+def run_grade_all(args: argparse.Namespace) -> int:
+    """``grade-all``: grade a folder in parallel, write the CSV, summary and histogram."""
+    if not os.path.isdir(args.submissions):
+        raise UsageError(f"grade-all: not a folder: {args.submissions}")
+    try:
+        assignment = assignments.load(args.assignment)
+    except KeyError as exc:
+        raise UsageError(f"grade-all: {exc.args[0]}") from None
+    jobs = os.cpu_count() or 1 if args.jobs is None else parse_number(args.jobs, "grade-all: --jobs", int)
+    # Fail early, once, on options that every grading would refuse.
+    choose_mode(args.sandbox_user, args.python, False)
+    out = args.out or os.path.normpath(args.submissions) + "-graded"
+    options = [value for option in ("seed", "sandbox_user", "python", "timeout", "budget")
+               if getattr(args, option) is not None
+               for value in (f"--{option.replace('_', '-')}", getattr(args, option))]
+    start = time.monotonic()
+    try:
+        students = batch.grade_all(args.submissions, assignment, out, jobs, options)
+    except KeyboardInterrupt:
+        print("python -m nflows_np: grade-all interrupted: the gradings in progress were stopped; "
+              f"what was graded is in {out}", file=sys.stderr)
+        return 128 + int(signal.SIGINT)
+    batch.write_csv(os.path.join(out, "grades.csv"), students, assignment)
+    text = batch.summary(students, assignment)
+    text += f"\ngraded {len(students)} submissions in {time.monotonic() - start:.1f} s ({jobs} at once)"
+    with open(os.path.join(out, "summary.txt"), "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    batch.draw_histogram(os.path.join(out, "histogram.png"), students, assignment)
+    print(text)
+    print(f"wrote {os.path.join(out, 'grades.csv')}, summary.txt, histogram.png and one results.json "
+          "per student")
+    return 0
 
 
 def run_grade(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import pwd
 import secrets
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,34 @@ def _output_excerpt(run: CaseRun) -> str:
     return "\n".join(parts)
 
 
+def trivial_answers(inputs: dict, expected: dict) -> list[dict[str, np.ndarray]]:
+    """Answers that take no work: all zeros, and each input passed through where its shape fits."""
+    zeros = {name: np.zeros_like(value) for name, value in expected.items()}
+    answers = [zeros]
+    for key, value in inputs.items():
+        value = np.asarray(value)
+        if key.startswith(PRIVATE_PREFIX) or value.dtype.kind not in "biuf":
+            continue
+        fits = [name for name, want in expected.items() if want.shape == value.shape]
+        if fits:
+            answers.append({**zeros, **{name: value.astype(np.float64) for name in fits}})
+    return answers
+
+
+def trivial_fraction(case: Case, inputs: dict, expected: dict) -> float:
+    """The largest fraction of ``case`` that a trivial answer (see :func:`trivial_answers`) earns."""
+    best = 0.0
+    for answer in trivial_answers(inputs, expected):
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fraction = float(case.score(inputs, expected, answer).fraction)
+        except Exception:  # noqa: BLE001 - a scorer that cannot score it gives it nothing
+            continue
+        best = max(best, float(np.clip(np.nan_to_num(fraction), 0.0, 1.0)))
+    return best
+
+
 def _interpret(case: Case, run: CaseRun, inputs: dict, expected: dict, memory_limit: int) -> Outcome:
     if run.arrays is None:
         message = run.problem
@@ -94,7 +123,14 @@ def _interpret(case: Case, run: CaseRun, inputs: dict, expected: dict, memory_li
             message += f"\n(the memory limit is {memory_limit / 2**30:g} GiB)"
         return Outcome(0.0, message)
     outcome = case.score(inputs, expected, run.arrays)
-    return Outcome(float(np.clip(outcome.fraction, 0.0, 1.0)), outcome.message)
+    fraction = float(np.clip(np.nan_to_num(outcome.fraction), 0.0, 1.0))
+    # Only what a trivial answer does not already earn counts (structural zeros, pass-through halves...).
+    baseline = trivial_fraction(case, inputs, expected)
+    if baseline <= 0.0 or fraction >= 1.0 > baseline:
+        return Outcome(fraction, outcome.message)
+    earned = 0.0 if baseline >= 1.0 else max(0.0, (fraction - baseline) / (1.0 - baseline))
+    return Outcome(earned, f"{outcome.message}\n(all zeros, or an input passed through, already matches "
+                           f"{baseline:.0%} of this case: only what goes beyond it counts)")
 
 
 def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.random.Generator,
