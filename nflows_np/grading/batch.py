@@ -26,9 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from nflows_np.grading.cases import Assignment
-from nflows_np.grading.report import sanitize, write_json_atomic
+from nflows_np.grading.report import gradescope_dict, sanitize, write_json_atomic
 from nflows_np.grading.runner import failed_result
-from nflows_np.grading.report import gradescope_dict
 from nflows_np.grading.submission import SUFFIXES
 
 MAX_ENTRIES = 200        # files and folders looked at per student folder

@@ -42,7 +42,7 @@ def encode(arrays, error=None):
         message = error.encode("utf-8", "replace")[:MAX_ERROR_BYTES]
         parts += [b"M", struct.pack("<I", len(message)), message]
     for name, array in arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array).copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
         dtype = array.dtype.newbyteorder("<").str if array.dtype.byteorder == ">" else array.dtype.str
         if dtype not in DTYPES or array.ndim > MAX_NDIM:
             raise FrameError(f"{name!r}: cannot send dtype {array.dtype} with {array.ndim} dimensions")

@@ -16,7 +16,6 @@ import unicodedata
 
 from nflows_np.grading.runner import GradeResult
 
-
 _KEPT = frozenset("\n\t")
 
 

@@ -176,6 +176,7 @@ class Sandbox:
         self._bwrap = ""
         self._interpreter: isolation.Interpreter | None = None
         self._seccomp = b""
+        self._init_fd: int | None = None
 
     def __enter__(self) -> Sandbox:
         if self.isolated:
@@ -206,8 +207,8 @@ class Sandbox:
             self.notes.append(f"warning: processes {alive} survived SIGKILL")
 
     def _case_files(self, submission: Submission, driver: str, inputs: Mapping[str, np.ndarray],
-                    result_fd: int, limits: dict) -> dict[str, bytes]:
-        config = {"result_fd": result_fd, "limits": limits,
+                    result_fd: int, limits: dict, outputs: list[str]) -> dict[str, bytes]:
+        config = {"result_fd": result_fd, "limits": limits, "outputs": outputs,
                   "submission_name": submission.filename}
         with open(HARNESS, "rb") as harness, open(FRAMING, "rb") as frames:
             return {"harness.py": harness.read(), "framing.py": frames.read(),
@@ -279,13 +280,13 @@ class Sandbox:
         # CPU seconds: a little more than the wall-clock timeout, which normally ends the case first.
         limits = {**self.limits, "RLIMIT_CPU": [int(timeout) + 2, int(timeout) + 3]}
         try:
-            files = self._case_files(submission, driver, inputs, pipes[2][1], limits)
+            files = self._case_files(submission, driver, inputs, pipes[2][1], limits, list(shapes))
             proc, case_dir = self._start(files, [pipes[2][1]], pipes[0][1], pipes[1][1], pipes[3][1])
             for fd in write_ends:
                 os.close(fd)
             write_ends = []
-            timed_out, lingered = self._watch(proc.pid, streams, start + timeout, result)
-            self._end_case(proc, info)
+            timed_out, lingered = self._watch(proc.pid, streams, start + timeout, result, info)
+            self._end_case(proc)
             self._drain(streams, time.monotonic() + 1.0)
             returncode = proc.wait()
             seconds = time.monotonic() - start
@@ -303,9 +304,12 @@ class Sandbox:
                                seconds, cleanup)
             return CaseRun(arrays, "", stdout, stderr, seconds, cleanup)
         finally:
-            if proc is not None:
-                self._end_case(proc, info)
+            if proc is not None and proc.returncode is None:
+                self._end_case(proc)
                 proc.wait()
+            if self._init_fd is not None:
+                os.close(self._init_fd)
+                self._init_fd = None
             for fd in write_ends + [fd for fd in streams if fd not in self._closed]:
                 os.close(fd)
             self._closed.clear()
@@ -313,7 +317,7 @@ class Sandbox:
                 remove_tree(case_dir)  # only now, with every process of the case dead
 
     def _watch(self, pid: int, streams: dict[int, Stream], deadline: float,
-               result: Stream) -> tuple[bool, bool]:
+               result: Stream, info: Stream) -> tuple[bool, bool]:
         """Read the pipes until the child exits, the deadline passes, or it lingers after its result.
 
         Returns ``(timed_out, lingered)``.
@@ -328,6 +332,8 @@ class Sandbox:
                 # WNOWAIT: notice the exit without reaping (the pid stays ours until proc.wait).
                 if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                     return False, False
+                if self.isolated and self._init_fd is None and info.data.rstrip().endswith(b"}"):
+                    self._init_fd = self._pin_namespace_init(pid, info)
                 now = time.monotonic()
                 if complete_at is None and result.data.endswith(framing.END):
                     complete_at = now
@@ -366,26 +372,42 @@ class Sandbox:
         finally:
             selector.close()
 
-    def _end_case(self, proc: subprocess.Popen, info: Stream) -> None:
+    def _pin_namespace_init(self, bwrap_pid: int, info: Stream) -> int | None:
+        """A pidfd of the sandbox's first process (from bwrap's ``--info-fd``), if it is still bwrap's child.
+
+        A pidfd cannot be re-pointed at another process when the pid is reused,
+        so the kill in :meth:`_end_case` reaches this case and no other.
+        """
+        try:
+            child = int(json.loads(bytes(info.data).decode("utf-8", "replace"))["child-pid"])
+            fd = os.pidfd_open(child)
+        except (ValueError, KeyError, TypeError, OSError):
+            return None
+        if processes.process_table().get(child, processes.ProcInfo(0, "X", 0)).ppid != bwrap_pid:
+            os.close(fd)
+            return None
+        return fd
+
+    def _end_case(self, proc: subprocess.Popen) -> None:
         # Sandbox: SIGKILL the namespace's first process -- the kernel then kills
-        # every process of the case -- and bwrap.  Self-check: the session's group.
-        # Then every remaining descendant (the grader is a child subreaper).
+        # every process of the case, a zombie leader's threads included -- and
+        # bwrap (whose death kills that process too: --die-with-parent).
+        # Self-check: the session's process group.  Then every remaining
+        # descendant (the grader is a child subreaper).  ``proc`` is not reaped
+        # yet (waitid WNOWAIT), so its pid is still its own.
         if self.isolated:
-            try:
-                child = int(json.loads(bytes(info.data).decode("utf-8", "replace"))["child-pid"])
-            except (ValueError, KeyError, TypeError):
-                child = 0
-            for pid in (child, proc.pid):
-                if pid > 0:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+            if self._init_fd is not None:
+                try:
+                    signal.pidfd_send_signal(self._init_fd, signal.SIGKILL)
+                except OSError:
+                    pass
+            target = proc.pid
         else:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            target = -proc.pid
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.kill_leftovers(dont_reap=frozenset({proc.pid}))
 
     def _problem(self, timed_out: bool, returncode: int, timeout: float,

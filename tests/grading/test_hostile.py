@@ -29,9 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
+from gradelib import HOSTILE, ROOT, SYSTEM_PYTHON, assert_gradescope, files_named, load, processes_with, run_cli
 
-from gradelib import (HOSTILE, ROOT, SYSTEM_PYTHON, assert_gradescope, files_named, load,
-                      processes_with, run_cli)
 from nflows_np.grading import isolation
 
 SOLUTION = ROOT / "lectures" / "homework" / "solutions" / "change_of_variables.py"

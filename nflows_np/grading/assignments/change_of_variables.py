@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nflows_np.grading.cases import (Arrays, Assignment, Case, Outcome, compare_arrays, compare_outputs,
-                                     function_driver)
+from nflows_np.grading.cases import Arrays, Assignment, Case, Outcome, compare_arrays, compare_outputs, function_driver
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _VALUES = compare_outputs(rtol=1e-6, atol=1e-8)
