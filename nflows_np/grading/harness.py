@@ -58,8 +58,12 @@ class _OnlyStandardLibraryAndNumpy:
 
     def find_spec(self, name, path=None, target=None):
         spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.origin in (None, "built-in", "frozen") or self._allowed(spec.origin):
-            return None  # not found, or allowed: the usual finders do the rest
+        top = name.partition(".")[0]
+        if spec is None and (top in sys.stdlib_module_names or top in sys.builtin_module_names
+                             or top == "numpy" or path is not None):
+            return None  # a module that does not exist here: the usual ImportError
+        if spec is not None and (spec.origin in (None, "built-in", "frozen") or self._allowed(spec.origin)):
+            return None  # allowed: the usual finders do the rest
         raise ImportError(f"import of {name!r} refused by the grader: graded code may use the "
                           "Python standard library and numpy only (the same on every grading "
                           "machine); implement the exercise with numpy")

@@ -36,6 +36,7 @@ from nflows_np.grading import isolation
 SOLUTION = ROOT / "lectures" / "homework" / "solutions" / "change_of_variables.py"
 STUDENT = ROOT / "lectures" / "homework" / "change_of_variables.py"
 TIMEOUT = "3"           # seconds per case for hostile runs (an honest case takes ~0.2 s)
+BUDGET = "90"           # for the whole grading: a loaded machine must not turn attacks into "not run"
 PEAK_RSS_MIB = 400.0    # the grader's own peak memory, whatever the submission sends
 SN, AF, EW, TR = "standard_normal", "affine", "elementwise", "triangular"
 
@@ -101,7 +102,7 @@ ATTACKS = {
     "escapes": Attack(frozenset({EW}), ("red",), self_check=True),
 }
 PEEKERS = ("peek_alice", "peek_bob")  # two copies of peek_other_gradings.py graded at once
-SANDBOX_USER_RUNS = ("answer_key_by_path", "forge_and_kill")  # again with --sandbox-user nobody
+SANDBOX_USER_RUNS = ("forge_and_kill",)  # again with an explicit --sandbox-user nobody
 
 
 def _source(name: str, token: str, port: int) -> str:
@@ -125,7 +126,8 @@ def _grade(tmp: pathlib.Path, token: str, filename: str, text: str, *extra: str,
            as_student: bool = False) -> Graded:
     (tmp / filename).write_text(text)
     proc = run_cli("grade", filename, "--assignment", "change_of_variables", "--json", "out/results.json",
-                   "--seed", "3", "--timeout", TIMEOUT, *extra, cwd=tmp, as_student=as_student)
+                   "--seed", "3", "--timeout", TIMEOUT, "--budget", BUDGET, *extra, cwd=tmp,
+                   as_student=as_student)
     return Graded(tmp, token, proc, load(tmp / "out" / "results.json"), time.monotonic())
 
 
