@@ -9,7 +9,7 @@ the real command line; one module fixture starts them all, three at a time
 (a 2-core machine), longest first.
 
 As root (here and in CI) every grading runs in the bubblewrap sandbox, the
-submission as ``nobody`` with the system interpreter ``/usr/bin/python3`` and
+submission as a uid of its own with the system interpreter ``/usr/bin/python3`` and
 Debian's numpy (``apt-get install -y bubblewrap python3-numpy``); hostile
 submissions are in tests/grading/test_hostile.py.
 """
@@ -362,14 +362,14 @@ def test_gradescope_autograder_zip_grades_as_the_sandbox_user(tmp_path):
     (root / "submission").mkdir()
     shutil.copy(ROOT / ASSIGNMENTS["sylvester_lemma"].solution, root / "submission" / "sylvester_lemma.py")
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable,
-           "CHILD_PYTHON": SYSTEM_PYTHON, "SANDBOX_USER": "nobody"}
+           "CHILD_PYTHON": SYSTEM_PYTHON}
     proc = subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((root / "results" / "results.json").read_text())
     assert_gradescope(report)
     assert report["score"] == ASSIGNMENTS["sylvester_lemma"].max_score, report["output"]
-    assert "mode: sandbox (bubblewrap); the submission runs as nobody" in report["output"]
+    assert "mode: sandbox (bubblewrap); the submission runs as uid" in report["output"]
     # A submission that looks for the references where the autograder keeps them finds nothing.
     spy = ("\nimport os\n_honest = det_lemma\n"
            "def det_lemma(*args):\n"

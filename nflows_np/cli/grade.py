@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import sys
@@ -62,8 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--json", metavar="PATH", help="write Gradescope's results.json here")
     grade.add_argument("--seed", help="seed of the case inputs (default: a secret random one)")
     grade.add_argument("--sandbox-user", metavar="NAME",
-                       help=f"as root: the unprivileged user that runs the submission "
-                            f"(default {ROOT_DEFAULT_USER})")
+                       help="as root: the unprivileged user (name or uid) that runs the submission "
+                            "(default: a fresh uid of its own for each grading)")
     grade.add_argument("--python", metavar="PATH",
                        help=f"interpreter (with numpy) that runs the submission (default: "
                             f"{ROOT_DEFAULT_PYTHON} as root, else the grader's own)")
@@ -103,7 +104,7 @@ def run_assign(args: argparse.Namespace) -> int:
     return 0
 
 
-ROOT_DEFAULT_USER = "nobody"
+SANDBOX_UIDS = (2**30, 2**31 - 2)  # as root, each grading runs its cases as a fresh uid from here
 ROOT_DEFAULT_PYTHON = "/usr/bin/python3"
 _INSTALL = "apt-get install -y bubblewrap python3-numpy"
 
@@ -113,9 +114,38 @@ class Mode:
     """How a grading runs the submission: isolated or not, as whom, with which interpreter."""
 
     isolated: bool
-    user: str | None
+    user: tuple[int, int] | None
     python: str
     note: str
+
+
+def _sandbox_identity(sandbox_user: str | None) -> tuple[tuple[int, int], str]:
+    """(uid, gid) the submission runs as, and how the report names it.
+
+    Default: a uid of its own for this grading, drawn at random from
+    :data:`SANDBOX_UIDS` and owned by no account -- nothing else on the
+    machine runs as it (so nothing else can signal or be signalled by it), and
+    two gradings never share it.  Else a user name or a numeric uid.
+    """
+    if sandbox_user is None:
+        while True:
+            uid = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
+            try:
+                pwd.getpwuid(uid)
+            except KeyError:
+                return (uid, uid), f"uid {uid} (an identity of its own for this grading)"
+    if sandbox_user.isdigit():
+        uid = int(sandbox_user)
+        if uid == 0:
+            raise UsageError("grade: --sandbox-user must not be root")
+        return (uid, uid), f"uid {uid}"
+    try:
+        entry = pwd.getpwnam(sandbox_user)
+    except KeyError:
+        raise UsageError(f"grade: no such user: {sandbox_user}") from None
+    if entry.pw_uid == 0:
+        raise UsageError("grade: --sandbox-user must not be root")
+    return (entry.pw_uid, entry.pw_gid), f"{sandbox_user} (uid {entry.pw_uid})"
 
 
 def _resolve_python(python: str) -> str:
@@ -131,7 +161,8 @@ def choose_mode(sandbox_user: str | None, python: str | None, no_sandbox: bool) 
     """The grading mode for these options (see the module docstring); one-line UsageError if refused.
 
     As root: always the bubblewrap sandbox, the submission as ``sandbox_user``
-    (default ``nobody``) with ``python`` (default the system's ``/usr/bin/python3``).
+    (default: a fresh uid, see :func:`_sandbox_identity`) with ``python``
+    (default the system's ``/usr/bin/python3``).
     Otherwise: the sandbox as oneself where bubblewrap works, else a self-check.
     """
     bwrap = isolation.find_bwrap()
@@ -140,14 +171,7 @@ def choose_mode(sandbox_user: str | None, python: str | None, no_sandbox: bool) 
             why = "--no-sandbox was given" if no_sandbox else "bubblewrap (bwrap) is not installed"
             raise UsageError(f"grade: refusing to run untrusted code as root without the sandbox "
                              f"({why}): {_INSTALL}, and grade without --no-sandbox")
-        name = sandbox_user or ROOT_DEFAULT_USER
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            raise UsageError(f"grade: no such user: {name}") from None
-        if entry.pw_uid == 0:
-            raise UsageError("grade: --sandbox-user must not be root")
-        user = (entry.pw_uid, entry.pw_gid)
+        user, who = _sandbox_identity(sandbox_user)
         why = isolation.check_bwrap(bwrap, user)
         if why:
             raise UsageError(f"grade: bubblewrap cannot create the sandbox here ({why}); "
@@ -156,10 +180,9 @@ def choose_mode(sandbox_user: str | None, python: str | None, no_sandbox: bool) 
         try:
             isolation.probe_interpreter(path, user)
         except OSError:
-            raise UsageError(f"grade: user {name} cannot run {path} with numpy: {_INSTALL}, "
+            raise UsageError(f"grade: {who} cannot run {path} with numpy: {_INSTALL}, "
                              "or pass an interpreter it can run with --python") from None
-        return Mode(True, name, path, f"mode: sandbox (bubblewrap); the submission runs as "
-                                      f"{name} (uid {entry.pw_uid}) with {path}")
+        return Mode(True, user, path, f"mode: sandbox (bubblewrap); the submission runs as {who} with {path}")
     if sandbox_user is not None:
         raise UsageError("grade: --sandbox-user needs the grader to run as root")
     path = _resolve_python(python or sys.executable)

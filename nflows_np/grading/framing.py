@@ -43,7 +43,9 @@ def encode(arrays, error=None):
         parts += [b"M", struct.pack("<I", len(message)), message]
     for name, array in arrays.items():
         array = np.asarray(array).copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
-        dtype = array.dtype.newbyteorder("<").str if array.dtype.byteorder == ">" else array.dtype.str
+        # Any real numeric array crosses as one of DTYPES: floats as float64, integers as int64.
+        widened = {"f": "<f8", "i": "<i8", "u": "<i8" if array.dtype.itemsize > 1 else "|u1", "b": "|b1"}
+        dtype = widened.get(array.dtype.kind, array.dtype.str)
         if dtype not in DTYPES or array.ndim > MAX_NDIM:
             raise FrameError(f"{name!r}: cannot send dtype {array.dtype} with {array.ndim} dimensions")
         data = array.astype(dtype, copy=False).tobytes()

@@ -160,7 +160,7 @@ def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.rand
 
 
 def grade_submission(path: str, assignment: Assignment, *, seed: int | None = None,
-                     sandbox_user: str | None = None, timeout: float | None = None,
+                     sandbox_user: str | tuple[int, int] | None = None, timeout: float | None = None,
                      budget: float | None = None, python: str = sys.executable,
                      isolated: bool = True) -> GradeResult:
     """Grade the submission at ``path`` against ``assignment``.
@@ -173,7 +173,7 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
     seed : int or None
         Seed of the case inputs; ``None`` draws one with :mod:`secrets`, so the
         submission cannot know the (hidden) inputs in advance.
-    sandbox_user : str or None
+    sandbox_user : str, (uid, gid) or None
         Run the submission as this user (the grader must be root); ``None``:
         as the grader's own user.
     timeout : float or None
@@ -202,8 +202,8 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
         result.seed = seed
         return result
     tests = []
-    user = None
-    if sandbox_user is not None:
+    user = sandbox_user if not isinstance(sandbox_user, str) else None
+    if isinstance(sandbox_user, str):
         entry = pwd.getpwnam(sandbox_user)
         user = (entry.pw_uid, entry.pw_gid)
     with Sandbox(python=python, user=user, limits=assignment.limits, isolated=isolated) as sandbox:

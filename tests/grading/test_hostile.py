@@ -9,8 +9,8 @@ the grading survives; no file is left in /tmp, /dev/shm or /var/tmp; and no
 "ATTACK SUCCEEDED" (what an attack raises when it got through) shows anywhere.
 
 All gradings start together from one module fixture, three at a time (a
-2-core machine), as root: the bubblewrap sandbox, the submission as ``nobody``
-with the system interpreter.  A subset runs again as a student's unisolated
+2-core machine), as root: the bubblewrap sandbox, the submission as a fresh
+uid of its own with the system interpreter.  A subset runs again as a student's unisolated
 self-check, where the defences that do not depend on isolation must still hold.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ SOLUTION = ROOT / "lectures" / "homework" / "solutions" / "change_of_variables.p
 STUDENT = ROOT / "lectures" / "homework" / "change_of_variables.py"
 TIMEOUT = "3"           # seconds per case for hostile runs (an honest case takes ~0.2 s)
 BUDGET = "90"           # for the whole grading: a loaded machine must not turn attacks into "not run"
+PROBE_USER = (2**30 + 12345, 2**30 + 12345)  # a uid of no account, as the grader's own default
 PEAK_RSS_MIB = 400.0    # the grader's own peak memory, whatever the submission sends
 SN, AF, EW, TR = "standard_normal", "affine", "elementwise", "triangular"
 
@@ -47,11 +48,11 @@ def _sandbox_unavailable() -> str:
     bwrap = isolation.find_bwrap()
     if bwrap is None:
         return "bubblewrap is not installed (apt-get install -y bubblewrap)"
-    why = isolation.check_bwrap(bwrap, (65534, 65534))
+    why = isolation.check_bwrap(bwrap, PROBE_USER)
     if why:
         return f"bubblewrap cannot create namespaces here: {why}"
     try:
-        isolation.probe_interpreter(SYSTEM_PYTHON, (65534, 65534))
+        isolation.probe_interpreter(SYSTEM_PYTHON, PROBE_USER)
     except OSError as exc:
         return f"{exc} (apt-get install -y python3-numpy)"
     return ""
@@ -102,7 +103,7 @@ ATTACKS = {
     "escapes": Attack(frozenset({EW}), ("red",), self_check=True),
 }
 PEEKERS = ("peek_alice", "peek_bob")  # two copies of peek_other_gradings.py graded at once
-SANDBOX_USER_RUNS = ("forge_and_kill",)  # again with an explicit --sandbox-user nobody
+SANDBOX_USER_RUNS = ("forge_and_kill",)  # again with an explicit --sandbox-user (a numeric uid)
 
 
 def _source(name: str, token: str, port: int) -> str:
@@ -125,7 +126,10 @@ class Graded:
 def _grade(tmp: pathlib.Path, token: str, filename: str, text: str, *extra: str,
            as_student: bool = False) -> Graded:
     (tmp / filename).write_text(text)
-    proc = run_cli("grade", filename, "--assignment", "change_of_variables", "--json", "out/results.json",
+    # Absolute paths: the test's TOKEN (in the folder's name) shows in the grader's command line,
+    # which is how the attacks that hunt for their grader through /proc recognise it.
+    proc = run_cli("grade", str(tmp / filename), "--assignment", "change_of_variables",
+                   "--json", str(tmp / "out" / "results.json"),
                    "--seed", "3", "--timeout", TIMEOUT, "--budget", BUDGET, *extra, cwd=tmp,
                    as_student=as_student)
     return Graded(tmp, token, proc, load(tmp / "out" / "results.json"), time.monotonic())
@@ -153,7 +157,7 @@ def graded(tmp_path_factory):
     for name in (*PEEKERS, *ATTACKS):  # the two peekers first: they must run at the same time
         jobs[("sandbox", name)] = (name, ())
         if name in SANDBOX_USER_RUNS:
-            jobs[("sandbox-user", name)] = (name, ("--sandbox-user", "nobody", "--python", SYSTEM_PYTHON))
+            jobs[("sandbox-user", name)] = (name, ("--sandbox-user", "54321", "--python", SYSTEM_PYTHON))
         if name in ATTACKS and ATTACKS[name].self_check:
             jobs[("self-check", name)] = (name, ("--no-sandbox",))
 
@@ -197,7 +201,8 @@ def _check_contained(run: Graded, attack: Attack) -> None:
 def test_attack_is_contained_in_the_sandbox(name, graded):
     run = graded[("sandbox", name)].result()
     _check_contained(run, ATTACKS[name])
-    assert "mode: sandbox (bubblewrap); the submission runs as nobody" in run.report["output"]
+    assert "mode: sandbox (bubblewrap); the submission runs as uid " in run.report["output"]
+    assert "an identity of its own for this grading" in run.report["output"]
     if name == "network_exfiltration":
         assert graded["network received"] == []
     if name == "shm_leak":
