@@ -1,6 +1,6 @@
 # Hostile: elementwise_log_det leaves a thread-group leader that has exited (a
 # zombie) with a live thread, which then rewrites the grader's results.json for a
-# few seconds after the grading.  First in a detached child (fork + setsid); where
+# long while after the grading.  First in a detached child (fork + setsid); where
 # processes cannot be created, in the case process itself (no result comes back then).
 import ctypes
 import json
@@ -31,7 +31,7 @@ def _results_paths():
 
 def _rewrite_later(paths):
     time.sleep(2.0)
-    for _ in range(24):
+    for _ in range(64):  # 16 s: past the end of a grading that waits for the zombie
         for path in paths + _results_paths():
             try:
                 with open(path, "w") as handle:
