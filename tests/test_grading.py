@@ -1,24 +1,19 @@
-"""The grader: assign, grade, and containment of hostile submissions.
+"""The grader: assign, grade, partial credit, the command line.
 
 Every grading run goes through the real command line, in a process of its own
 (``python -m nflows_np grade``), with ``TMPDIR`` inside the run's temporary
-directory so that a process left running in a case directory is found.  The
-runs are started together by one module fixture, three at a time, to keep the
-file fast on a 2-core machine.
+directory.  The runs are started together by one module fixture, three at a
+time, to keep the file fast on a 2-core machine.  Hostile submissions, the
+sandbox, the transport and ``grade-all`` are tested in tests/grading/.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import pathlib
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -26,7 +21,7 @@ import numpy as np
 import pytest
 
 from nflows_np import cli
-from nflows_np.grading import assignments, transport
+from nflows_np.grading import assignments
 from nflows_np.grading.cases import compare_arrays
 from nflows_np.grading.markers import MarkerError, assign_file, strip_solution
 
@@ -67,49 +62,24 @@ def assert_gradescope(report: dict) -> None:
         assert 0.0 <= test["score"] <= test["max_score"]
 
 
-def survivors(tmp_path: pathlib.Path, pid_file: pathlib.Path | None = None) -> list[str]:
-    """Processes still running in a case directory of ``tmp_path``, or listed in ``pid_file``."""
+def survivors(report: dict) -> list[str]:
+    """Live processes whose command line holds the grading's id (every case process does)."""
+    needle = report["extra_data"]["grading_id"].encode()
+    assert needle.startswith(b"nflows-grading-")
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.readlink(f"/proc/{entry}/cwd").startswith(str(tmp_path / "tmp")):
-                    found.append(f"{entry} (cwd in a case directory)")
-            except OSError:
-                pass
-    if pid_file is not None and pid_file.exists():
-        for pid in pid_file.read_text().split():
-            try:
-                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+                cmdline = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes()
+                state = pathlib.Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if state != "Z" and (b"harness.py" in cmdline or b"SIG_IGN" in cmdline):
-                found.append(f"{pid} (listed by the hostile submission)")
+            if needle in cmdline and state != "Z":
+                found.append(entry)
     return found
 
 
-def _network_namespaces_allowed() -> bool:
-    probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x40000000) != 0)"
-    return os.geteuid() == 0 and subprocess.run([sys.executable, "-c", probe]).returncode == 0
-
-
 # ---- all grading runs, started together ----------------------------------------------
-
-# hostile file in tests/hostile -> (cases it must lose, words its feedback must contain)
-HOSTILE_CASES = {
-    "infinite_loop": (ELEMENTWISE, "time limit exceeded"),
-    "os_exit": (ELEMENTWISE, "without returning a result"),
-    "memory_hog": (ELEMENTWISE, "MemoryError"),
-    "stdout_flood": (ELEMENTWISE, "stopped reading"),
-    "equality_liar": (ELEMENTWISE, "could not convert"),
-    "numpy_monkeypatch": (ELEMENTWISE, "values within tolerance"),
-    "import_reference": (ELEMENTWISE | TRIANGULAR, "nflows_np"),
-    "network_exfiltration": (ELEMENTWISE, "Network is unreachable"),
-    "detached_rewriter": (set(), ""),
-    "sigterm_children": (set(), ""),
-}
-
 
 def _wrong_solution() -> str:
     # log(det A) instead of log|det A|: right for det A > 0, NaN otherwise; and a
@@ -133,25 +103,7 @@ def _notebook_solution() -> str:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """``{run: Future((tmp_path, proc, report, seconds, finished))}`` for every grading run.
-
-    A TCP server on the host's loopback records what the network hostile manages to send.
-    """
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    received: list[bytes] = []
-
-    def listen():
-        while server.fileno() >= 0:
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                continue
-            with connection:
-                received.append(connection.recv(1 << 16))
-
-    threading.Thread(target=listen, daemon=True).start()
-    port = server.getsockname()[1]
+    """``{run: Future((tmp_path, proc, report, seconds, finished))}`` for every grading run."""
     runs = {
         "solution": ("solution.py", SOLUTION.read_text(), []),
         "student": ("change_of_variables.py", STUDENT.read_text(), []),
@@ -161,10 +113,6 @@ def graded(tmp_path_factory):
         "budget": ("loop.py", SOLUTION.read_text() + (HOSTILE / "infinite_loop.py").read_text(),
                    ["--timeout", HOSTILE_TIMEOUT, "--budget", "4"]),
     }
-    for name in HOSTILE_CASES:
-        hostile = (HOSTILE / f"{name}.py").read_text().replace("PORT = None", f"PORT = {port}")
-        runs[name] = (f"{name}.py", SOLUTION.read_text() + "\n\n" + hostile,
-                      ["--seed", "3", "--timeout", HOSTILE_TIMEOUT])
 
     def run(key, filename, text, extra):
         tmp_path = tmp_path_factory.mktemp(key)
@@ -174,13 +122,9 @@ def graded(tmp_path_factory):
         finished = time.monotonic()
         return tmp_path, proc, report, finished - start, finished
 
-    # The slowest runs first (detached_rewriter must also be waited for afterwards).
-    order = ["infinite_loop", "budget", "detached_rewriter"]
-    keys = order + [key for key in runs if key not in order]
+    keys = ["budget"] + [key for key in runs if key != "budget"]
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {key: pool.submit(run, key, *runs[key]) for key in keys}
-    server.close()
-    futures["network received"] = received
     return futures
 
 
@@ -197,7 +141,7 @@ def test_solution_scores_full_marks_within_30_seconds(graded):
     # The whole command, interpreter start included, while other gradings share the cores.
     assert seconds < 30.0 and report["execution_time"] < 30.0
     assert "20 / 20 points" in proc.stdout
-    assert survivors(tmp_path) == []
+    assert survivors(report) == []
 
 
 def test_student_version_scores_zero_with_a_valid_report(graded):
@@ -239,35 +183,6 @@ def test_compare_arrays_partial_credit_and_message():
     assert "max abs error 2 at index (7,): expected 7, received 9" in outcome.message
 
 
-# ---- hostile submissions ------------------------------------------------------------
-
-@pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
-def test_hostile_submission_is_contained(name, graded):
-    if name == "network_exfiltration" and not _network_namespaces_allowed():
-        pytest.skip("this machine does not allow network namespaces: no network isolation")
-    lost, words = HOSTILE_CASES[name]
-    tmp_path, proc, report, _, finished = graded[name].result()
-    assert proc.returncode == 0, proc.stderr
-    assert_gradescope(report)
-    for test in report["tests"]:
-        if test["name"] in lost:
-            assert test["status"] == "failed" and test["score"] < test["max_score"] / 2
-            assert words in test["output"], test["output"]
-        else:  # the hostile part costs nothing else
-            assert test["status"] == "passed", test
-    assert (tmp_path / "out" / "results.json").stat().st_size < 100_000
-    pid_file = tmp_path / "out" / "hostile_pids.txt"
-    if name in ("detached_rewriter", "sigterm_children"):
-        assert pid_file.exists(), "the hostile submission did not run as intended"
-    if name == "detached_rewriter":
-        time.sleep(max(0.0, finished + 3.0 - time.monotonic()))  # longer than its 2 s sleep
-        again = json.loads((tmp_path / "out" / "results.json").read_text())
-        assert again == report and again["score"] == 20.0
-    if name == "network_exfiltration":
-        assert graded["network received"] == []
-    assert survivors(tmp_path, pid_file) == []
-
-
 def test_whole_run_budget_stops_grading(graded):
     tmp_path, proc, report, _, _ = graded["budget"].result()
     assert proc.returncode == 0, proc.stderr
@@ -276,74 +191,7 @@ def test_whole_run_budget_stops_grading(graded):
     skipped = [t for t in report["tests"] if "time budget" in t["output"]]
     assert skipped and all(t["score"] == 0.0 for t in skipped)
     assert report["tests"][0]["status"] == "passed"
-    assert survivors(tmp_path) == []
-
-
-def _running_drivers(grader_pid: int) -> list[str]:
-    """Driver sources of the cases the grader is running now."""
-    drivers = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) != grader_pid:
-                continue
-            drivers.append(pathlib.Path(os.readlink(f"/proc/{entry}/cwd"), "driver.py").read_text())
-        except (OSError, ValueError, IndexError):
-            continue
-    return drivers
-
-
-def test_grader_stopped_by_sigterm_still_writes_a_report(tmp_path, graded):
-    path = tmp_path / "loop.py"
-    path.write_text(SOLUTION.read_text() + "\n\n" + (HOSTILE / "infinite_loop.py").read_text())
-    (tmp_path / "tmp").mkdir()
-    results = tmp_path / "results.json"
-    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": str(ROOT)}
-    grader = subprocess.Popen([sys.executable, "-m", "nflows_np", "grade", str(path),
-                               "--assignment", "change_of_variables", "--json", str(results)],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any("elementwise" in driver for driver in _running_drivers(grader.pid)):
-        assert time.monotonic() < deadline, "the looping case never started"
-        time.sleep(0.05)
-    grader.send_signal(signal.SIGTERM)
-    out, err = grader.communicate(timeout=60)
-    assert grader.returncode == 1, err
-    report = json.loads(results.read_text())
-    assert_gradescope(report)
-    assert report["score"] == 0.0 and "SIGTERM" in report["output"]
-    assert survivors(tmp_path) == []
-
-
-# ---- what comes back from the child is only data ------------------------------------
-
-def _npz(**arrays) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def test_result_loader_refuses_pickles_wrong_shapes_and_forged_headers():
-    with pytest.raises(transport.ResultError, match="dtype"):
-        transport.read_result(_npz(out=np.array([object()], dtype=object)), {"out": (1,)})
-    with pytest.raises(transport.ResultError, match="shape"):
-        transport.read_result(_npz(out=np.zeros((5, 1))), {"out": (5,)})
-    with pytest.raises(transport.ResultError, match="valid .npz"):
-        transport.read_result(b"not a zip", {"out": (5,)})
-    # A header announcing 10**12 doubles must be refused before any allocation.
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**12,)})
-    forged = io.BytesIO()
-    with zipfile.ZipFile(forged, "w") as archive:
-        archive.writestr("out.npy", header.getvalue() + b"\0" * 64)
-    with pytest.raises(transport.ResultError, match="shape"):
-        transport.read_result(forged.getvalue(), {"out": (5,)})
-    ok = transport.read_result(_npz(out=np.arange(5, dtype=np.int32)), {"out": (5,)})
-    assert ok["out"].dtype == np.float64 and ok["out"].tolist() == [0, 1, 2, 3, 4]
+    assert survivors(report) == []
 
 
 # ---- assign ----------------------------------------------------------------------------

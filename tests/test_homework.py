@@ -8,22 +8,19 @@ hint that names the bug -- and of no other case.  Every grading goes through
 the real command line; one module fixture starts them all, three at a time
 (a 2-core machine), longest first.
 
-The sandbox-user tests run the submission as ``nobody`` with the system
-interpreter ``/usr/bin/python3`` and Debian's numpy (``apt-get install -y
-python3-numpy``): the grader's own interpreter lives under /root, which
-``nobody`` cannot read.
+As root (here and in CI) every grading runs in the bubblewrap sandbox, the
+submission as a uid of its own with the system interpreter ``/usr/bin/python3`` and
+Debian's numpy (``apt-get install -y bubblewrap python3-numpy``); hostile
+submissions are in tests/grading/test_hostile.py.
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import pathlib
-import pwd
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +37,7 @@ HOMEWORK = ROOT / "lectures" / "homework"
 NAMES = assignments.names()
 ASSIGNMENTS = {name: assignments.load(name) for name in NAMES}
 SYSTEM_PYTHON = "/usr/bin/python3"
-SECONDS_PER_ASSIGNMENT = 30.0
+SECONDS_PER_ASSIGNMENT = 30.0  # the whole command, start-up included, three gradings at once on 2 cores
 BUG_SEED = "7"
 
 
@@ -88,7 +85,7 @@ def _bugs() -> dict[str, Bug]:
     return {
         "planar: û divided by ‖w‖": Bug(
             planar, (("w / (w @ w)", "w / np.sqrt(w @ w)"),),
-            {case.name: "" for case in ASSIGNMENTS[planar].cases if not case.name.startswith("round trip")}
+            {case.name: "" for case in ASSIGNMENTS[planar].cases}
             | _affected(planar, **{"u_hat: û at": norm_hint, "inverse: x": norm_hint,
                                    "inverse: log": norm_hint})),
         "planar: log-det sign of inverse": Bug(
@@ -262,7 +259,9 @@ def test_typical_bug_loses_exactly_the_affected_cases(label, graded):
             assert bug.affected[name] in test["output"], (name, test["output"])
         elif name not in bug.may_fail:
             assert test["status"] == "passed", (name, test["output"])
-    assert 0.0 < run.report["score"] < ASSIGNMENTS[bug.assignment].max_score
+    assert run.report["score"] < ASSIGNMENTS[bug.assignment].max_score
+    if set(tests) - set(bug.affected) - bug.may_fail:  # (a wrong û spoils every case of planar_flow)
+        assert run.report["score"] > 0.0
 
 
 def test_planar_feedback_names_quantity_tolerance_place_and_values(graded):
@@ -286,8 +285,11 @@ def test_private_inputs_never_reach_the_submission(tmp_path):
 
     case = next(case for case in realnvp_coupling.ASSIGNMENT.cases if case.name.startswith("train_realnvp"))
     spy = ("def train_realnvp(x_train, seed):\n"
-           "    import glob, numpy as np\n"
-           "    names = sorted(np.load(glob.glob('inputs.npz')[0]).files)\n"
+           "    import importlib.util\n"
+           "    spec = importlib.util.spec_from_file_location('framing', '/case/framing.py')\n"
+           "    framing = importlib.util.module_from_spec(spec)\n"
+           "    spec.loader.exec_module(framing)\n"
+           "    names = sorted(framing.decode(open('/case/inputs.bin', 'rb').read()))\n"
            "    raise RuntimeError('INPUTS ' + ','.join(names))\n")
     base = (ROOT / realnvp_coupling.ASSIGNMENT.solution).read_text()
     run = _grade(tmp_path, "realnvp_coupling", "spy.py", base + "\n\n" + spy, "--seed", "1")
@@ -306,111 +308,17 @@ def _nobody_can_run(python: str) -> bool:
     return probe.returncode == 0
 
 
-def needs_sandbox(test):
-    """Grading as ``nobody`` needs root and a system Python with numpy that ``nobody`` can run.
-
-    .ci/run installs it (apt-get install python3-numpy); a machine without it fails
-    here with that instruction rather than skipping the check.
-    """
-    def wrapper(*args, **kwargs):
-        assert os.geteuid() == 0, "the sandbox-user tests need root"
-        assert _nobody_can_run(SYSTEM_PYTHON), (
-            f"user 'nobody' cannot run {SYSTEM_PYTHON} with numpy: apt-get install -y python3-numpy")
-        return test(*args, **kwargs)
-
-    return functools.wraps(test)(wrapper)
+def _sandbox_missing() -> str:
+    if os.geteuid() != 0:
+        return "grading as the sandbox user needs root"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (apt-get install -y bubblewrap)"
+    if not _nobody_can_run(SYSTEM_PYTHON):
+        return f"user 'nobody' cannot run {SYSTEM_PYTHON} with numpy (apt-get install -y python3-numpy)"
+    return ""
 
 
-_HOSTILE = '''
-import os, signal, subprocess, sys, time
-
-_correct_elementwise_log_det = elementwise_log_det
-SHARED = {shared!r}
-_SLEEPER = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)  # {marker}"
-
-
-def elementwise_log_det(x, a):
-    # children that ignore SIGTERM: a subprocess, one in a new session, a fork, a double-forked daemon
-    pids = [subprocess.Popen([sys.executable, "-c", _SLEEPER]).pid,
-            subprocess.Popen([sys.executable, "-c", _SLEEPER], start_new_session=True).pid]
-    child = os.fork()
-    if child == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        time.sleep(60)
-        os._exit(0)
-    pids.append(child)
-    reader, writer = os.pipe()
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(writer, str(os.getpid()).encode())
-            os.close(writer)
-            time.sleep(60)
-        os._exit(0)
-    os.close(writer)
-    pids.append(int(os.read(reader, 32)))
-    # what the sandbox user may not do: write where root keeps the results, read root's files
-    attempts = []
-    for path in ({results!r}, "/root/pwned.txt"):
-        try:
-            with open(path, "w") as handle:
-                handle.write("pwned")
-            attempts.append("wrote " + path)
-        except OSError as exc:
-            attempts.append(type(exc).__name__)
-    with open(os.path.join(SHARED, "hostile.txt"), "a") as handle:
-        handle.write(f"uid {{os.getuid()}} attempts {{attempts}} pids {{' '.join(map(str, pids))}}\\n")
-    return _correct_elementwise_log_det(x, a)
-'''
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _marked_processes(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in pathlib.Path(f"/proc/{entry}/cmdline").read_bytes() and _alive(int(entry)):
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
-
-@needs_sandbox
-def test_sandbox_user_contains_a_hostile_submission(tmp_path):
-    """Graded as ``nobody`` by /usr/bin/python3: the hostile part runs, and nothing of it survives."""
-    marker = f"nflows-np-sandbox-test-{os.getpid()}-{time.monotonic_ns()}"
-    shared = pathlib.Path(tempfile.mkdtemp(prefix="nflows_np_sandbox_test_"))
-    try:
-        os.chmod(shared, 0o777)  # the only place nobody may write
-        results = tmp_path / "results.json"
-        hostile = _HOSTILE.format(shared=str(shared), marker=marker, results=str(results))
-        solution = (ROOT / ASSIGNMENTS["change_of_variables"].solution).read_text()
-        run = _grade(tmp_path, "change_of_variables", "hostile.py", solution + "\n\n" + hostile,
-                     "--sandbox-user", "nobody", "--python", SYSTEM_PYTHON, "--seed", "3")
-        assert run.proc.returncode == 0, run.proc.stderr
-        assert_gradescope(run.report)
-        assert run.report["score"] == ASSIGNMENTS["change_of_variables"].max_score, run.proc.stdout
-        lines = (shared / "hostile.txt").read_text().splitlines()
-        assert len(lines) == 2, lines  # the two elementwise cases ran the hostile code
-        nobody = pwd.getpwnam("nobody").pw_uid
-        for line in lines:
-            assert line.startswith(f"uid {nobody} attempts ['PermissionError', 'PermissionError']"), line
-            pids = [int(pid) for pid in line.split("pids ")[1].split()]
-            assert len(pids) == 4 and not any(_alive(pid) for pid in pids), line
-        assert _marked_processes(marker) == []
-        assert json.loads(results.read_text()) == run.report  # nothing rewrote the results
-        assert not pathlib.Path("/root/pwned.txt").exists()
-    finally:
-        shutil.rmtree(shared, ignore_errors=True)
+needs_sandbox = pytest.mark.skipif(bool(_sandbox_missing()), reason=_sandbox_missing() or "-")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="--sandbox-user needs root")
@@ -420,7 +328,7 @@ def test_sandbox_user_refuses_an_interpreter_it_cannot_run(tmp_path):
         pytest.skip("here nobody can run the grader's own Python")
     (tmp_path / "solution.py").write_text((ROOT / ASSIGNMENTS["sylvester_lemma"].solution).read_text())
     proc = run_cli("grade", "solution.py", "--assignment", "sylvester_lemma", "--sandbox-user", "nobody",
-                   "--json", "results.json", cwd=tmp_path)
+                   "--python", sys.executable, "--json", "results.json", cwd=tmp_path)
     assert proc.returncode == 2
     assert "cannot run" in proc.stderr and "--python" in proc.stderr and proc.stderr.count("\n") == 1
     report = json.loads((tmp_path / "results.json").read_text())
@@ -436,7 +344,12 @@ def test_grade_refuses_a_missing_python(tmp_path):
 
 @needs_sandbox
 def test_gradescope_autograder_zip_grades_as_the_sandbox_user(tmp_path):
-    """build.sh writes the zip; its run_autograder grades a submission into results/results.json."""
+    """build.sh writes the zip; its run_autograder grades a submission into results/results.json.
+
+    As Gradescope runs it: as root, the submission as an unprivileged user, and the
+    autograder's own tree (the references) out of the submission's reach.
+    (setup.sh itself needs apt and the network, so it does not run here.)
+    """
     gradescope = HOMEWORK / "gradescope"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     build = subprocess.run(["bash", str(gradescope / "build.sh"), "sylvester_lemma", str(tmp_path / "ag.zip")],
@@ -451,12 +364,27 @@ def test_gradescope_autograder_zip_grades_as_the_sandbox_user(tmp_path):
     (root / "submission").mkdir()
     shutil.copy(ROOT / ASSIGNMENTS["sylvester_lemma"].solution, root / "submission" / "sylvester_lemma.py")
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable,
-           "CHILD_PYTHON": SYSTEM_PYTHON, "SANDBOX_USER": "nobody"}
+           "CHILD_PYTHON": SYSTEM_PYTHON}
     proc = subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((root / "results" / "results.json").read_text())
     assert_gradescope(report)
+    assert report["score"] == ASSIGNMENTS["sylvester_lemma"].max_score, report["output"]
+    assert "mode: sandbox (bubblewrap); the submission runs as uid" in report["output"]
+    # A submission that looks for the references where the autograder keeps them finds nothing.
+    spy = ("\nimport os\n_honest = det_lemma\n"
+           "def det_lemma(*args):\n"
+           f"    for path in ({str(root / 'source')!r}, '/autograder/source'):\n"
+           "        if os.path.exists(path):\n"
+           "            raise RuntimeError('REFERENCE VISIBLE at ' + path)\n"
+           "    return _honest(*args)\n")
+    (root / "submission" / "sylvester_lemma.py").write_text(
+        (ROOT / ASSIGNMENTS["sylvester_lemma"].solution).read_text() + spy)
+    proc = subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    report = json.loads((root / "results" / "results.json").read_text())
+    assert "REFERENCE VISIBLE" not in json.dumps(report)
     assert report["score"] == ASSIGNMENTS["sylvester_lemma"].max_score, report["output"]
     # No submission at all: still a valid report, score 0.
     (root / "submission" / "sylvester_lemma.py").unlink()

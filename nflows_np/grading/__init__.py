@@ -9,12 +9,15 @@ Design
 Trust boundary.  The grader's process holds everything that decides a score:
 the case inputs (drawn with a seed from :mod:`secrets` unless ``--seed``), the
 reference outputs, and every comparison.  The submission runs only in child
-processes (one fresh ``python -I`` per case, see :mod:`.sandbox`), receives
-its inputs as ``.npz`` files, and sends back float64 arrays as ``.npz`` bytes
-through a pipe; the grader loads them with ``allow_pickle=False`` after
-checking each header's dtype and shape (:mod:`.transport`).  Nothing the
-child returns can run code in the grader or fake an equality, and patching
-numpy in the child changes nothing the grader computes.
+processes -- one fresh ``python -I`` per case, inside a bubblewrap sandbox of
+its own (:mod:`.isolation`: own namespaces, only the interpreter and numpy
+visible, no network, no process creation) -- receives its inputs framed in
+``/case/inputs.bin`` and sends back float64 arrays framed through a pipe,
+parsed by the grader against the expected names, dtypes and shapes before any
+allocation (:mod:`.framing`).  Nothing the child returns can run code in the
+grader or fake an equality, and patching numpy in the child changes nothing
+the grader computes.  Only what goes beyond a trivial answer (zeros, an input
+passed through) earns points (:func:`.runner.trivial_fraction`).
 
 Modules::
 
@@ -23,12 +26,14 @@ Modules::
     markers.py      assign: BEGIN/END SOLUTION and HIDDEN TESTS markers
     submission.py   .py / .ipynb submission -> one source text
     harness.py      the program run in the child (stdlib + numpy only)
-    sandbox.py      one case in a limited child process; output bounds; cleanup
+    isolation.py    the bubblewrap command line, seccomp filter, interpreter probe
+    sandbox.py      one case in the sandbox (or a self-check); output bounds; cleanup
     processes.py    child subreaper, /proc scans, SIGKILL of every leftover
-    transport.py    .npz in, checked .npz out
-    runner.py       grade_submission: seeds, cases, budget, scores
-    report.py       text report, Gradescope results.json (atomic write)
-    cli.py          the assign and grade sub-commands
+    framing.py      the framed array format, both ways, parsed by hand
+    runner.py       grade_submission: seeds, cases, budget, trivial-answer baseline
+    report.py       text report, Gradescope results.json (atomic write), escaping
+    batch.py        grade-all: a class in parallel, grades.csv, summary, histogram
+    (cli/grade.py)  the assign, grade and grade-all sub-commands, the modes
 
 Adding an assignment (phase 2: planar flow, RealNVP coupling, LU/QR linear
 flows, Sylvester determinant lemma, ...) means dropping ONE module into
@@ -71,9 +76,15 @@ Each :class:`~nflows_np.grading.cases.Case` has
   submission cannot report its own loss;
 * ``hidden``, ``timeout``, ``hint``.
 
-A submission cannot import ``nflows_np`` (an import hook in the child refuses
-it), so a phase-2 template that wants a ``Flow`` base class ships a minimal one
-in the student file itself.
+A submission can import the standard library and numpy only (the sandbox
+mounts nothing else, and an import hook refuses the rest in every mode), so a
+template that wants a ``Flow`` base class ships a minimal one in the student
+file itself.  A case's ``reference`` outputs must not be matched by a trivial
+answer as a whole (tests/grading/test_scoring.py checks every case): where
+zeros or an input passed through match part of them, only the rest counts.
+Flow drivers in round-trip mode also return ``x = inverse(z)``; a case whose
+outputs include :data:`.assignments._flows.ROUND_TRIP_GATE` counts the round
+trip only as far as that inverse is right.
 """
 from nflows_np.grading.cases import Assignment, Case, Outcome, compare_outputs, function_driver
 

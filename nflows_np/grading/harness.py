@@ -1,25 +1,28 @@
-"""The program that runs ONE grading case inside the sandboxed child process.
+"""The program that runs ONE grading case, inside the sandbox (see :mod:`.isolation`).
 
-The grader copies this file into a fresh case directory and starts it as
-``python -I harness.py case.json``.  It is deliberately standalone (standard
-library and numpy only): the child cannot import ``nflows_np``, and nothing here
-is trusted by the grader -- whatever the child sends back is only data.
+The grader starts it as ``python -I harness.py CASE_DIR GRADING_ID`` with, in ``CASE_DIR``,
+``case.json``, ``framing.py``, ``inputs.bin``, ``driver.py`` and
+``submission.py``.  It is deliberately standalone (standard library and numpy
+only), and nothing here is trusted by the grader: whatever comes back is only
+data, parsed by the grader against the expected result.
 
 Steps
 -----
-1. isolate itself: a new, empty network namespace (when started as root),
-   hard resource limits, the sandbox user's uid/gid (if any), no privilege
-   gain -- all before any untrusted code runs;
-2. install an import hook that refuses ``nflows_np``;
-3. load the case inputs from ``inputs.npz`` (``allow_pickle=False``);
-4. execute the submission in a fresh namespace, then the grader's driver,
-   whose ``drive(namespace, inputs)`` returns a ``dict`` of arrays;
-5. convert every output to a plain float64 ``ndarray`` and send them as one
-   ``.npz`` through the result pipe -- or an ``__error__`` entry holding the
-   message as UTF-8 bytes -- then leave at once with ``os._exit``.
+1. limit itself before any untrusted code runs: close every inherited file
+   descriptor but stdin/stdout/stderr and the result pipe, hard resource
+   limits, no privilege gain;
+2. install an import hook that lets only the standard library and numpy be
+   imported, as on every grading machine (so a score cannot depend on what
+   else happens to be installed);
+3. read the inputs (:mod:`framing`), run the submission in a fresh namespace,
+   then the grader's driver, whose ``drive(namespace, inputs)`` returns a
+   ``dict`` of arrays;
+4. convert every output to a float64 ``ndarray`` and send them framed through
+   the result pipe -- or the error message -- then leave at once (``os._exit``).
 """
 import ctypes
-import io
+import importlib.machinery
+import importlib.util
 import json
 import os
 import resource
@@ -27,59 +30,55 @@ import sys
 import traceback
 
 _PR_SET_NO_NEW_PRIVS = 38
-_CLONE_NEWNET = 0x40000000
-_REFUSED_PACKAGE = "nflows_np"
+_ALLOWED_PACKAGES = ("numpy",)
 _MAX_MESSAGE_CHARS = 8000
 _MAX_FRAMES = 8
 
 
-class _RefuseReferenceImport:
-    """Meta-path finder that refuses ``nflows_np`` (the reference solution)."""
+class _OnlyStandardLibraryAndNumpy:
+    """Meta-path finder refusing every module that is neither in the standard library nor numpy.
+
+    A module is allowed where the interpreter's own path finder locates it in
+    the standard library directory (not in a site-/dist-packages under it) or
+    in numpy's package directory; built-in and frozen modules are allowed.
+    """
+
+    def __init__(self):
+        numpy = importlib.machinery.PathFinder.find_spec("numpy")
+        roots = [os.path.dirname(os.__file__)]
+        if numpy is not None and numpy.origin:
+            roots.append(os.path.dirname(numpy.origin))
+        self.roots = tuple(os.path.join(root, "") for root in roots)
+
+    def _allowed(self, origin):
+        if not origin.startswith(self.roots):
+            return False
+        packages = ("site-packages", "dist-packages")
+        return not any(part in packages for part in origin.split(os.sep)) or origin.startswith(self.roots[1:])
 
     def find_spec(self, name, path=None, target=None):
-        if name == _REFUSED_PACKAGE or name.startswith(_REFUSED_PACKAGE + "."):
-            raise ImportError(
-                f"import of {name!r} refused by the grader: a graded submission "
-                f"must not use the {_REFUSED_PACKAGE} library (it holds the "
-                "reference solution); implement the exercise with numpy only"
-            )
-        return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        top = name.partition(".")[0]
+        if spec is None and (top in sys.stdlib_module_names or top in sys.builtin_module_names
+                             or top == "numpy" or path is not None):
+            return None  # a module that does not exist here: the usual ImportError
+        if spec is not None and (spec.origin in (None, "built-in", "frozen") or self._allowed(spec.origin)):
+            return None  # allowed: the usual finders do the rest
+        raise ImportError(f"import of {name!r} refused by the grader: graded code may use the "
+                          "Python standard library and numpy only (the same on every grading "
+                          "machine); implement the exercise with numpy")
 
 
-def _isolate(limits, user):
-    libc = ctypes.CDLL(None, use_errno=True)
-    # No network: a fresh network namespace holds only a loopback that is down,
-    # so hidden inputs cannot be sent anywhere (needs root; best effort).
-    if os.geteuid() == 0:
-        libc.unshare(_CLONE_NEWNET)
+def _limit(limits, keep_fd):
+    os.closerange(3, keep_fd)
+    os.closerange(keep_fd + 1, 1 << 16)
     # Hard limits (equal to the soft ones but for CPU time, where SIGXCPU comes
-    # one second before SIGKILL): a process without CAP_SYS_RESOURCE
-    # (the sandbox user, or root in most containers) cannot raise them again,
-    # and every process the submission starts inherits them.
+    # one second before SIGKILL): an unprivileged process cannot raise them again.
     for name, value in limits.items():
         soft, hard = value if isinstance(value, list) else (value, value)
         resource.setrlimit(getattr(resource, name), (soft, hard))
-    # The sandbox user: its uid/gid, no supplementary groups (root's included).
-    if user is not None:
-        uid, gid = user
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
     # No setuid binary (su, sudo, ...) may give the submission more rights.
-    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-
-
-def _hide_reference():
-    # The child must not see the nflows_np source tree: drop any sys.path entry
-    # that holds the package (site-packages stays, numpy lives there), and
-    # refuse the import even if some finder could still locate it.
-    sys.path[:] = [entry for entry in sys.path
-                   if os.path.basename(entry) in ("site-packages", "dist-packages")
-                   or not os.path.isdir(os.path.join(entry or ".", _REFUSED_PACKAGE))]
-    for name in list(sys.modules):
-        if name == _REFUSED_PACKAGE or name.startswith(_REFUSED_PACKAGE + "."):
-            del sys.modules[name]
-    sys.meta_path.insert(0, _RefuseReferenceImport())
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
 def _describe(exc):
@@ -99,35 +98,40 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def _load_framing(case_dir):
+    spec = importlib.util.spec_from_file_location("_grader_framing", os.path.join(case_dir, "framing.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read(path, binary=False):
+    with open(path, "rb" if binary else "r", **({} if binary else {"encoding": "utf-8"})) as handle:
+        return handle.read()
+
+
 def main():
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        config = json.load(handle)
+    case_dir = sys.argv[1]
+    config = json.loads(_read(os.path.join(case_dir, "case.json")))
     result_fd = config["result_fd"]
-    _isolate(config["limits"], config["user"])
-    _hide_reference()
+    _limit(config["limits"], result_fd)
+    sys.meta_path.insert(0, _OnlyStandardLibraryAndNumpy())
+    framing = _load_framing(case_dir)
 
     import numpy as np
 
     # Keep our own references: the submission may monkeypatch numpy afterwards.
-    savez, to_array, frombuffer, float64 = np.savez, np.array, np.frombuffer, np.float64
+    encode, to_array, float64 = framing.encode, np.array, np.float64
 
-    def send(arrays):
-        buffer = io.BytesIO()
-        savez(buffer, **arrays)
-        _write_all(result_fd, buffer.getvalue())
+    def send(arrays, error=None):
+        _write_all(result_fd, encode(arrays, error))
         os.close(result_fd)
-
-    def send_error(message):
-        send({"__error__": frombuffer(message.encode("utf-8", "replace"), dtype=np.uint8)})
 
     stage = "loading the case inputs"
     try:
-        with np.load(config["inputs"], allow_pickle=False) as archive:
-            inputs = {key: archive[key] for key in archive.files}
-        with open(config["driver"], encoding="utf-8") as handle:
-            driver_source = handle.read()
-        with open(config["submission"], encoding="utf-8") as handle:
-            submission_source = handle.read()
+        inputs = framing.decode(_read(os.path.join(case_dir, "inputs.bin"), binary=True))
+        driver_source = _read(os.path.join(case_dir, "driver.py"))
+        submission_source = _read(os.path.join(case_dir, "submission.py"))
 
         stage = "running your file"
         namespace = {"__name__": "submission", "__file__": config["submission_name"],
@@ -141,14 +145,17 @@ def main():
 
         stage = "converting your results to arrays"
         arrays = {}
-        for name, value in outputs.items():
+        for name in config["outputs"]:  # only what the grader reads; a missing one is reported there
+            if name not in outputs:
+                continue
+            value = outputs[name]
             try:
                 arrays[name] = to_array(value, dtype=float64, copy=True)
             except BaseException as exc:  # noqa: BLE001 - reported to the student
                 raise TypeError(f"could not convert the result {name!r} "
                                 f"({type(value).__name__}) to a float array: {exc}") from None
     except BaseException as exc:  # noqa: BLE001 - SystemExit, MemoryError, ... are all the student's
-        send_error(f"error while {stage}:\n{_describe(exc)}")
+        send({}, f"error while {stage}:\n{_describe(exc)}")
     else:
         send(arrays)
     for stream in (sys.stdout, sys.stderr):

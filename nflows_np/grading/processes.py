@@ -3,12 +3,13 @@
 A case must leave nothing behind, not even a process that detached itself with
 ``setsid`` and a double fork.  Three nets catch them:
 
-* the case runs in its own session and process group, killed as a whole;
+* in the sandbox, the case's PID namespace dies with its first process; in a
+  self-check, the case runs in its own session and process group, killed as a whole;
 * the grader is a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``), so an
   orphan is re-parented to the grader instead of ``init``: every process the
   submission starts stays a descendant of the grader, and a scan of ``/proc``
-  finds it;
-* with a sandbox user, every process of that uid is killed as well.
+  finds it -- a thread-group leader that exited while its threads run (shown
+  as a zombie) included: it is signalled too, which ends the threads.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ _PR_GET_CHILD_SUBREAPER = 37
 
 @dataclass(frozen=True)
 class ProcInfo:
-    """One line of the process table: parent pid, state letter (``R``, ``S``, ``Z``...)
+    """One line of the process table: parent pid, state letter (``R``, ``S``, ``Z``...),
     and start time (clock ticks after boot; with the pid, it names a process uniquely)."""
 
     ppid: int
@@ -83,22 +84,6 @@ def descendants(table: dict[int, ProcInfo], root: int) -> set[int]:
     return found
 
 
-def _uids(pid: int) -> tuple[int, ...]:
-    """Real, effective, saved and filesystem uid of ``pid`` (empty if it is gone).
-
-    Read from ``status``, not the owner of ``/proc/PID``: a process that made
-    itself non-dumpable shows as owned by root there.
-    """
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("Uid:"):
-                    return tuple(int(value) for value in line.split()[1:])
-    except OSError:
-        pass
-    return ()
-
-
 def _signal(pid: int, sig: int = signal.SIGKILL) -> None:
     try:
         os.kill(pid, sig)
@@ -113,62 +98,44 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _kill_all_of_uid(uid: int, gid: int) -> None:
-    """``kill(-1, SIGKILL)`` from a forked helper running as ``uid``.
-
-    Sent as that user, ``-1`` reaches exactly that user's processes, in one
-    system call: a fork bomb cannot outrun it the way it can outrun a scan.
-    """
-    pid = os.fork()
-    if pid == 0:  # the helper: a few system calls, then _exit (the grader has no other threads)
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            os.kill(-1, signal.SIGKILL)
-        except BaseException:  # noqa: BLE001 - nothing may escape the forked helper
-            pass
-        os._exit(0)
-    os.waitpid(pid, 0)
-
-
 def snapshot(table: dict[int, ProcInfo], pids: set[int]) -> frozenset[tuple[int, int]]:
     """``(pid, start time)`` of ``pids``: survives pid reuse, unlike the bare pids."""
     return frozenset((pid, table[pid].start) for pid in pids if pid in table)
 
 
+def _running(pid: int, info: ProcInfo) -> bool:
+    """Alive, or a zombie thread-group leader whose other threads still run."""
+    if info.state != "Z":
+        return info.state != "X"
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1  # the leader's own entry, and live threads
+    except OSError:
+        return False
+
+
 def kill_leftovers(root: int, keep: frozenset[tuple[int, int]] = frozenset(),
-                   dont_reap: frozenset[int] = frozenset(),
-                   user: tuple[int, int] | None = None, patience: float = 10.0) -> list[int]:
-    """SIGKILL every descendant of ``root`` not in ``keep``, and every process of ``user``.
+                   dont_reap: frozenset[int] = frozenset(), patience: float = 10.0) -> list[int]:
+    """SIGKILL every descendant of ``root`` not in ``keep``.
 
     ``keep`` holds ``(pid, start time)`` pairs (see :func:`snapshot`) of
-    processes that were there before; ``user`` is ``(uid, gid)`` of the
-    sandbox user, or ``None``.
-
-    Repeats until a scan finds nothing alive, reaping the zombies that were
-    re-parented to ``root`` (except ``dont_reap``, e.g. a ``Popen`` child that
-    ``Popen.wait`` will reap).  Returns the pids still alive after ``patience``
-    seconds (normally none).
+    processes that were there before.  Repeats until a scan finds nothing
+    running, reaping the zombies that were re-parented to ``root`` (except
+    ``dont_reap``, e.g. a ``Popen`` child that ``Popen.wait`` will reap).
+    Returns the pids still running after ``patience`` seconds (normally none).
     """
     deadline = time.monotonic() + patience
     while True:
-        if user is not None:
-            _kill_all_of_uid(*user)
         table = process_table()
         victims = {pid for pid in descendants(table, root) if (pid, table[pid].start) not in keep}
-        if user is not None:
-            victims |= {pid for pid, info in table.items()
-                        if pid != root and info.state not in "ZX" and user[0] in _uids(pid)}
-        alive = [pid for pid in victims if pid in table and table[pid].state not in "ZX"]
-        zombies = [pid for pid in victims if pid in table and table[pid].state == "Z"
-                   and table[pid].ppid == root and pid not in dont_reap]
-        for pid in alive:
+        running = [pid for pid in victims if _running(pid, table[pid])]
+        zombies = [pid for pid in victims if table[pid].state == "Z" and table[pid].ppid == root
+                   and pid not in dont_reap]
+        for pid in running:
             _signal(pid)
         for pid in zombies:
             _reap(pid)
-        if not alive and not zombies:
+        if not running and not zombies:
             return []
         if time.monotonic() > deadline:
-            return alive
+            return running
         time.sleep(0.005)

@@ -9,10 +9,32 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import tempfile
 import textwrap
+import unicodedata
 
 from nflows_np.grading.runner import GradeResult
+
+_KEPT = frozenset("\n\t")
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def sanitize(text: str) -> str:
+    """``text`` with every control or format character but newline and tab written as an escape.
+
+    ANSI sequences, carriage returns, backspaces, bells and bidirectional
+    overrides in anything a submission controls (its output, file name,
+    exception text) then show as text (``\\x1b[2J``) instead of acting on
+    the terminal or the web page that displays the report.
+    """
+    return "".join(_escape_char(char) if char not in _KEPT and
+                   unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+                   else char for char in text)
 
 
 def _summary(result: GradeResult) -> str:
@@ -26,7 +48,7 @@ def _summary(result: GradeResult) -> str:
         lines.append(f"inputs seed {result.seed} (grade again with --seed {result.seed} "
                      "to reproduce these inputs)")
     lines.extend(result.notes)
-    return "\n".join(lines)
+    return sanitize("\n".join(lines))
 
 
 def format_text(result: GradeResult) -> str:
@@ -35,8 +57,8 @@ def format_text(result: GradeResult) -> str:
     for test in result.tests:
         mark = "PASS" if test.passed else "FAIL"
         hidden = "  [hidden]" if test.hidden else ""
-        blocks.append(f"[{mark}] {test.score:5.2f} / {test.max_score:<5g} {test.name}{hidden}")
-        blocks.append(textwrap.indent(test.feedback, "        "))
+        blocks.append(sanitize(f"[{mark}] {test.score:5.2f} / {test.max_score:<5g} {test.name}{hidden}"))
+        blocks.append(textwrap.indent(sanitize(test.feedback), "        "))
     blocks.append(f"\ngraded in {result.execution_time:.2f} s")
     return "\n".join(blocks) + "\n"
 
@@ -49,17 +71,20 @@ def gradescope_dict(result: GradeResult) -> dict:
         "output": _summary(result),
         "tests": [
             {
-                "name": test.name,
+                "name": sanitize(test.name),
                 "score": 0.0 if result.error else test.score,
                 "max_score": float(test.max_score),
                 "status": "passed" if test.passed and not result.error else "failed",
-                "output": test.feedback,
+                "output": sanitize(test.feedback),
                 "visibility": "after_due_date" if test.hidden else "visible",
             }
             for test in result.tests
         ],
         "extra_data": {"assignment": result.assignment, "seed": result.seed,
-                       "max_score": result.max_score},
+                       "max_score": result.max_score, "interrupted": result.interrupted,
+                       "grading_id": result.grading_id,
+                       # ru_maxrss is in KiB on Linux: the grader's own peak, cases excluded
+                       "grader_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
     }
 
 

@@ -6,9 +6,11 @@ own (the CLI is one) rather than from a long-lived interactive session.
 """
 from __future__ import annotations
 
+import pwd
 import secrets
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +20,7 @@ from nflows_np.grading.sandbox import OUTPUT_LIMIT, CaseRun, Sandbox
 from nflows_np.grading.submission import Submission, SubmissionError, read_submission
 
 _SHOWN_OUTPUT_CHARS = 2000
+MAX_FEEDBACK_CHARS = 6000  # per case: what the student sees, output excerpts included
 PRIVATE_PREFIX = "_"  # case inputs named "_..." are never sent to the child
 _MIN_CASE_SECONDS = 0.5
 
@@ -49,6 +52,8 @@ class GradeResult:
     execution_time: float = 0.0
     error: str = ""
     notes: list[str] = field(default_factory=list)
+    grading_id: str = ""
+    interrupted: bool = False
 
     @property
     def score(self) -> float:
@@ -83,6 +88,34 @@ def _output_excerpt(run: CaseRun) -> str:
     return "\n".join(parts)
 
 
+def trivial_answers(inputs: dict, expected: dict) -> list[dict[str, np.ndarray]]:
+    """Answers that take no work: all zeros, and each input passed through where its shape fits."""
+    zeros = {name: np.zeros_like(value) for name, value in expected.items()}
+    answers = [zeros]
+    for key, value in inputs.items():
+        value = np.asarray(value)
+        if key.startswith(PRIVATE_PREFIX) or value.dtype.kind not in "biuf":
+            continue
+        fits = [name for name, want in expected.items() if want.shape == value.shape]
+        if fits:
+            answers.append({**zeros, **{name: value.astype(np.float64) for name in fits}})
+    return answers
+
+
+def trivial_fraction(case: Case, inputs: dict, expected: dict) -> float:
+    """The largest fraction of ``case`` that a trivial answer (see :func:`trivial_answers`) earns."""
+    best = 0.0
+    for answer in trivial_answers(inputs, expected):
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fraction = float(case.score(inputs, expected, answer).fraction)
+        except Exception:  # noqa: BLE001 - a scorer that cannot score it gives it nothing
+            continue
+        best = max(best, float(np.clip(np.nan_to_num(fraction), 0.0, 1.0)))
+    return best
+
+
 def _interpret(case: Case, run: CaseRun, inputs: dict, expected: dict, memory_limit: int) -> Outcome:
     if run.arrays is None:
         message = run.problem
@@ -90,7 +123,14 @@ def _interpret(case: Case, run: CaseRun, inputs: dict, expected: dict, memory_li
             message += f"\n(the memory limit is {memory_limit / 2**30:g} GiB)"
         return Outcome(0.0, message)
     outcome = case.score(inputs, expected, run.arrays)
-    return Outcome(float(np.clip(outcome.fraction, 0.0, 1.0)), outcome.message)
+    fraction = float(np.clip(np.nan_to_num(outcome.fraction), 0.0, 1.0))
+    # Only what a trivial answer does not already earn counts (structural zeros, pass-through halves...).
+    baseline = trivial_fraction(case, inputs, expected)
+    if baseline <= 0.0 or fraction >= 1.0 > baseline:
+        return Outcome(fraction, outcome.message)
+    earned = 0.0 if baseline >= 1.0 else max(0.0, (fraction - baseline) / (1.0 - baseline))
+    return Outcome(earned, f"{outcome.message}\n(all zeros, or an input passed through, already matches "
+                           f"{baseline:.0%} of this case: only what goes beyond it counts)")
 
 
 def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.random.Generator,
@@ -109,6 +149,10 @@ def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.rand
     excerpt = _output_excerpt(run)
     if excerpt:
         feedback += "\n" + excerpt
+    if run.cleanup:
+        feedback += "\n" + run.cleanup
+    if len(feedback) > MAX_FEEDBACK_CHARS:
+        feedback = feedback[:MAX_FEEDBACK_CHARS] + f"\n[... feedback cut at {MAX_FEEDBACK_CHARS} characters]"
     score = round(case.weight * outcome.fraction, 2)
     if outcome.fraction < 1.0:
         score = min(score, case.weight - 0.01)  # rounding must not turn a partial pass into a pass
@@ -116,8 +160,9 @@ def _run_case(sandbox: Sandbox, submission: Submission, case: Case, rng: np.rand
 
 
 def grade_submission(path: str, assignment: Assignment, *, seed: int | None = None,
-                     sandbox_user: str | None = None, timeout: float | None = None,
-                     budget: float | None = None, python: str = sys.executable) -> GradeResult:
+                     sandbox_user: str | tuple[int, int] | None = None, timeout: float | None = None,
+                     budget: float | None = None, python: str = sys.executable,
+                     isolated: bool = True) -> GradeResult:
     """Grade the submission at ``path`` against ``assignment``.
 
     Parameters
@@ -128,8 +173,9 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
     seed : int or None
         Seed of the case inputs; ``None`` draws one with :mod:`secrets`, so the
         submission cannot know the (hidden) inputs in advance.
-    sandbox_user : str or None
-        Run the submission as this user (the grader must be root).
+    sandbox_user : str, (uid, gid) or None
+        Run the submission as this user (the grader must be root); ``None``:
+        as the grader's own user.
     timeout : float or None
         Caps every case's own timeout (seconds).
     budget : float or None
@@ -137,6 +183,9 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
         Cases that no longer fit are reported as not run.
     python : str
         Interpreter for the child processes.
+    isolated : bool
+        Run every case in the bubblewrap sandbox (:mod:`.isolation`); ``False``
+        is the unisolated self-check of one's own code.
 
     Returns
     -------
@@ -153,7 +202,11 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
         result.seed = seed
         return result
     tests = []
-    with Sandbox(python=python, user=sandbox_user, limits=assignment.limits) as sandbox:
+    user = sandbox_user if not isinstance(sandbox_user, str) else None
+    if isinstance(sandbox_user, str):
+        entry = pwd.getpwnam(sandbox_user)
+        user = (entry.pw_uid, entry.pw_gid)
+    with Sandbox(python=python, user=user, limits=assignment.limits, isolated=isolated) as sandbox:
         for index, case in enumerate(assignment.cases):
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
             case_timeout = case.timeout if timeout is None else min(case.timeout, timeout)
@@ -165,5 +218,7 @@ def grade_submission(path: str, assignment: Assignment, *, seed: int | None = No
                 continue
             tests.append(_run_case(sandbox, submission, case, rng, min(case_timeout, remaining)))
         notes = sandbox.notes
+        grading_id = sandbox.grading_id
     return GradeResult(assignment.name, assignment.title, tests, seed=seed,
-                       execution_time=round(time.monotonic() - start, 3), notes=notes)
+                       execution_time=round(time.monotonic() - start, 3), notes=notes,
+                       grading_id=grading_id)

@@ -1,28 +1,29 @@
 """Running one case of an untrusted submission in a fresh, limited child process.
 
-The submission never runs in the grader's process.  Each case gets:
+The submission never runs in the grader's process.  Each case gets a fresh
+``python -I`` running :mod:`.harness`, in one of two modes:
 
-* a fresh ``python -I`` process (isolated mode: no ``PYTHON*`` variables, no
-  user site, no script directory on ``sys.path``) with a clean environment,
-  started in its own session, its working directory a fresh temporary one;
-* no network, resource limits (memory, file size, CPU time, open files, no
-  core dumps, number of processes for a sandbox user) and the sandbox user's
-  uid/gid, all set by the harness on itself before the submission runs;
-* a wall-clock timeout; stdout and stderr read concurrently and kept up to
-  :data:`OUTPUT_LIMIT` bytes (the rest is read and discarded, so output can
-  neither block the child on a full pipe nor fill the grader's memory); past
-  :data:`FLOOD_LIMIT` bytes the grader hangs up and the case fails;
-* a result pipe of its own, read up to :data:`RESULT_LIMIT` bytes;
-* afterwards, SIGKILL for the process group, every remaining descendant (the
-  grader is a child subreaper) and every process of the sandbox user.
+* **sandbox** (``isolated=True``): inside a bubblewrap sandbox of its own, as
+  the unprivileged sandbox user (see :mod:`.isolation`): own mount, PID, IPC,
+  network and user namespaces, only the interpreter and numpy visible, the
+  case's files copied in from memory, private ``/tmp`` and ``/dev/shm``, no
+  process creation, killed as one namespace;
+* **self-check** (``isolated=False``, a student grading their own code where
+  bubblewrap is missing): a plain child process in its own session and a
+  private temporary directory -- resource limits and cleanup, but no boundary.
+
+Both: a clean environment; resource limits set by the harness on itself; a
+wall-clock timeout; stdout and stderr read concurrently and kept up to
+:data:`OUTPUT_LIMIT` bytes (past :data:`FLOOD_LIMIT` the grader hangs up); a
+result pipe read up to the size of the largest well-formed expected result;
+afterwards every process of the case killed, whatever its state.
 """
 from __future__ import annotations
 
 import json
 import os
-import pwd
+import secrets
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,20 +34,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nflows_np.grading import processes, transport
+from nflows_np.grading import framing, isolation, processes
 from nflows_np.grading.submission import Submission
 
 OUTPUT_LIMIT = 64 * 2**10   # stdout / stderr bytes kept for the feedback
 FLOOD_LIMIT = 8 * 2**20     # stdout / stderr bytes read before the grader hangs up
-RESULT_LIMIT = 64 * 2**20   # result bytes accepted
+EXIT_GRACE = 1.0            # seconds the child has to exit once its result is complete
 DEFAULT_LIMITS = {
-    "RLIMIT_AS": 2 * 2**30,      # address space: a memory hog gets MemoryError, not the machine
-    "RLIMIT_FSIZE": 64 * 2**20,  # largest file the child may write
+    "RLIMIT_AS": 2 * 2**30,      # address space of the case's one process (threads share it)
+    "RLIMIT_FSIZE": 32 * 2**20,  # largest file the child may write
     "RLIMIT_CORE": 0,            # no core dumps
-    "RLIMIT_NOFILE": 1024,       # open file descriptors
+    "RLIMIT_NOFILE": 256,        # open file descriptors
 }
-SANDBOX_NPROC = 64  # processes of the sandbox user (root is not bound by RLIMIT_NPROC)
-HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+HARNESS = os.path.join(_HERE, "harness.py")
+FRAMING = os.path.join(_HERE, "framing.py")
 
 
 @dataclass
@@ -54,8 +56,7 @@ class Stream:
     """Bytes read from one pipe: the first ``limit`` kept, the rest counted and dropped.
 
     Past ``stop_after`` bytes the grader closes its end of the pipe: the child's
-    next write fails (EPIPE), so a flood ends at once instead of keeping a
-    core busy until the timeout.
+    next write fails (EPIPE), so a flood ends at once.
     """
 
     limit: int
@@ -95,6 +96,8 @@ class CaseRun:
         Captured output (bounded).
     seconds : float
         Wall-clock time of the case.
+    cleanup : str
+        What the grader had to kill after the result came back ("" if nothing).
     """
 
     arrays: dict[str, np.ndarray] | None
@@ -102,22 +105,14 @@ class CaseRun:
     stdout: Stream
     stderr: Stream
     seconds: float
+    cleanup: str = ""
 
 
-def _child_env(case_dir: str) -> dict[str, str]:
+def _child_env(home: str) -> dict[str, str]:
     # A clean environment: nothing of the grader's (no PYTHONPATH, no tokens).
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": case_dir,
-        "TMPDIR": case_dir,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": case_dir,
-    }
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1"}
 
 
 def _signal_name(returncode: int | None) -> str:
@@ -129,6 +124,27 @@ def _signal_name(returncode: int | None) -> str:
         return f"signal {-returncode}"
 
 
+def remove_tree(path: str) -> None:
+    """Delete a directory tree of any depth (no recursion), not following links."""
+    stack = [path]
+    while stack:
+        top = stack[-1]
+        try:
+            entries = list(os.scandir(top))
+        except FileNotFoundError:
+            stack.pop()
+            continue
+        subdirs = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+        if subdirs:
+            stack.extend(subdirs)
+        else:
+            os.rmdir(top)
+            stack.pop()
+
+
 class Sandbox:
     """Context manager that runs cases and guarantees none of their processes survives.
 
@@ -136,87 +152,103 @@ class Sandbox:
     ----------
     python : str
         Interpreter for the child (must have numpy).
-    user : str or None
-        Sandbox user name: when the grader runs as root, the child runs with
-        that user's uid/gid and no supplementary groups, and every process of
-        that uid is killed after each case.  Use a dedicated account.
+    user : (uid, gid) or None
+        Who runs the child (with ``isolated``, bwrap itself runs as this user;
+        ``None``: the grader's own user).
     limits : mapping
         Resource limits overriding :data:`DEFAULT_LIMITS` entries.
+    isolated : bool
+        Use the bubblewrap sandbox (see the module docstring).
     """
 
-    def __init__(self, python: str = sys.executable, user: str | None = None,
-                 limits: Mapping[str, int] | None = None) -> None:
+    def __init__(self, python: str = sys.executable, user: tuple[int, int] | None = None,
+                 limits: Mapping[str, int] | None = None, isolated: bool = True) -> None:
         self.python = python
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
-        self.user: tuple[int, int] | None = None
-        if user is not None:
-            entry = pwd.getpwnam(user)
-            self.user = (entry.pw_uid, entry.pw_gid)
+        self.user = user
+        self.isolated = isolated
         self.notes: list[str] = []
-        self._root = ""
+        # Shown in every case process's command line: finds one grading's processes.
+        self.grading_id = f"nflows-grading-{secrets.token_hex(8)}"
         self._keep: frozenset[tuple[int, int]] = frozenset()
         self._was_subreaper: bool | None = None
         self._closed: set[int] = set()
+        self._bwrap = ""
+        self._interpreter: isolation.Interpreter | None = None
+        self._seccomp = b""
+        self._init_fd: int | None = None
 
     def __enter__(self) -> Sandbox:
-        # The grader adopts every orphan of a case (setsid + double fork does
-        # not escape it), so the /proc scan after each case sees them all.
+        if self.isolated:
+            bwrap = isolation.find_bwrap()
+            if bwrap is None:
+                raise OSError("bubblewrap (bwrap) is not installed")
+            self._bwrap = bwrap
+            self._interpreter = isolation.probe_interpreter(self.python, self.user)
+            self._seccomp = isolation.seccomp_filter()
+        # The grader adopts every orphan of a case, so a /proc scan finds them all.
         try:
             self._was_subreaper = processes.set_child_subreaper(True)
         except OSError as exc:
-            self.notes.append(f"warning: could not become a child subreaper ({exc}); "
-                              "detached processes are killed by group and user only")
-        # Processes this grader already had are none of the cases' business.
+            self.notes.append(f"warning: could not become a child subreaper ({exc})")
         table = processes.process_table()
         self._keep = processes.snapshot(table, processes.descendants(table, os.getpid()))
-        # With a sandbox user, the case directories must be reachable by that
-        # user: /tmp (world-traversable) rather than a private TMPDIR.
-        parent = "/tmp" if self.user is not None and os.path.isdir("/tmp") else None
-        self._root = tempfile.mkdtemp(prefix="nflows_np_grade_", dir=parent)
-        os.chmod(self._root, 0o711)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.kill_leftovers()
-        shutil.rmtree(self._root, ignore_errors=True)
         if self._was_subreaper is False:
             processes.set_child_subreaper(False)
 
     def kill_leftovers(self, dont_reap: frozenset[int] = frozenset()) -> None:
         """SIGKILL every process a case started; record any that could not be killed."""
-        alive = processes.kill_leftovers(os.getpid(), keep=self._keep, dont_reap=dont_reap,
-                                         user=self.user)
+        alive = processes.kill_leftovers(os.getpid(), keep=self._keep, dont_reap=dont_reap)
         if alive:
             self.notes.append(f"warning: processes {alive} survived SIGKILL")
 
-    def _prepare(self, submission: Submission, driver: str,
-                 inputs: Mapping[str, np.ndarray], result_fd: int, timeout: float) -> str:
-        case_dir = tempfile.mkdtemp(dir=self._root)
-        paths = {name: os.path.join(case_dir, name)
-                 for name in ("harness.py", "case.json", "inputs.npz", "driver.py", "submission.py")}
-        shutil.copyfile(HARNESS, paths["harness.py"])
-        transport.write_inputs(paths["inputs.npz"], inputs)
-        with open(paths["driver.py"], "w", encoding="utf-8") as handle:
-            handle.write(driver)
-        with open(paths["submission.py"], "w", encoding="utf-8") as handle:
-            handle.write(submission.source)
-        limits = dict(self.limits)
-        # CPU seconds: a little more than the wall-clock timeout, which normally
-        # ends the case first; threads can burn CPU faster (SIGXCPU, then SIGKILL).
-        limits["RLIMIT_CPU"] = [int(timeout) + 2, int(timeout) + 3]
-        if self.user is not None:
-            limits["RLIMIT_NPROC"] = SANDBOX_NPROC
-        # The harness drops to the sandbox user itself, right after leaving the network.
-        config = {"result_fd": result_fd, "limits": limits, "user": self.user,
-                  "inputs": paths["inputs.npz"],
-                  "driver": paths["driver.py"], "submission": paths["submission.py"],
+    def _case_files(self, submission: Submission, driver: str, inputs: Mapping[str, np.ndarray],
+                    result_fd: int, limits: dict, outputs: list[str]) -> dict[str, bytes]:
+        config = {"result_fd": result_fd, "limits": limits, "outputs": outputs,
                   "submission_name": submission.filename}
-        with open(paths["case.json"], "w", encoding="utf-8") as handle:
-            json.dump(config, handle)
-        if self.user is not None:
-            for path in [case_dir, *paths.values()]:
-                os.chown(path, *self.user)
-        return case_dir
+        with open(HARNESS, "rb") as harness, open(FRAMING, "rb") as frames:
+            return {"harness.py": harness.read(), "framing.py": frames.read(),
+                    "case.json": json.dumps(config).encode(),
+                    "inputs.bin": framing.encode(dict(inputs)),
+                    "driver.py": driver.encode("utf-8"),
+                    "submission.py": submission.source.encode("utf-8", "surrogatepass")}
+
+    def _start(self, files: dict[str, bytes], pass_fds: list[int], stdout: int,
+               stderr: int, info_fd: int) -> tuple[subprocess.Popen, str]:
+        """Start the harness; returns the process and the directory to remove afterwards."""
+        who = {} if self.user is None else {"user": self.user[0], "group": self.user[1], "extra_groups": []}
+        if self.isolated:
+            assert self._interpreter is not None
+            fds = {name: isolation.memory_file(name, data) for name, data in files.items()}
+            seccomp = isolation.memory_file("seccomp", self._seccomp)
+            argv = [self._interpreter.executable, "-I", f"{isolation.CASE_DIR}/harness.py",
+                    isolation.CASE_DIR, self.grading_id]
+            command = isolation.bwrap_command(self._bwrap, self._interpreter, fds, seccomp, info_fd,
+                                              _child_env(isolation.WORK_DIR), argv)
+            try:
+                proc = subprocess.Popen(command, cwd="/", env={}, stdin=subprocess.DEVNULL,
+                                        stdout=stdout, stderr=stderr, start_new_session=True,
+                                        pass_fds=(*pass_fds, info_fd, seccomp, *fds.values()), **who)
+            finally:
+                for fd in (seccomp, *fds.values()):
+                    os.close(fd)
+            return proc, ""
+        case_dir = tempfile.mkdtemp(prefix="nflows_np_case_")
+        for name, data in files.items():
+            with open(os.path.join(case_dir, name), "wb") as handle:
+                handle.write(data)
+        work = os.path.join(case_dir, "work")
+        os.mkdir(work)
+        proc = subprocess.Popen([self.python, "-I", os.path.join(case_dir, "harness.py"), case_dir,
+                                 self.grading_id],
+                                cwd=work, env=_child_env(work), stdin=subprocess.DEVNULL,
+                                stdout=stdout, stderr=stderr, start_new_session=True,
+                                pass_fds=tuple(pass_fds))
+        return proc, case_dir
 
     def run(self, submission: Submission, driver: str, inputs: Mapping[str, np.ndarray],
             shapes: Mapping[str, tuple[int, ...]], timeout: float) -> CaseRun:
@@ -231,71 +263,85 @@ class Sandbox:
         inputs : mapping
             Numeric arrays for the driver.
         shapes : mapping
-            Expected output names and shapes; anything else is refused.
+            Expected output names and shapes (float64); anything else is refused.
         timeout : float
             Wall-clock seconds.
         """
         start = time.monotonic()
+        expected = {name: ("<f8", tuple(shape)) for name, shape in shapes.items()}
+        limit = framing.frame_limit(expected)
         stdout, stderr = Stream(OUTPUT_LIMIT, FLOOD_LIMIT), Stream(OUTPUT_LIMIT, FLOOD_LIMIT)
-        result = Stream(RESULT_LIMIT, RESULT_LIMIT)
-        # Our own pipes (read ends: ours; write ends: the child's 1, 2 and result fd).
-        pipes = [os.pipe() for _ in range(3)]
-        streams = {pipes[0][0]: stdout, pipes[1][0]: stderr, pipes[2][0]: result}
+        result, info = Stream(limit, limit), Stream(4096, 4096)
+        pipes = [os.pipe() for _ in range(4)]  # stdout, stderr, result, bwrap's info
+        streams = {pipes[0][0]: stdout, pipes[1][0]: stderr, pipes[2][0]: result, pipes[3][0]: info}
         write_ends = [write for _, write in pipes]
+        proc = None
         case_dir = ""
-        pid = None
+        # CPU seconds: a little more than the wall-clock timeout, which normally ends the case first.
+        limits = {**self.limits, "RLIMIT_CPU": [int(timeout) + 2, int(timeout) + 3]}
         try:
-            case_dir = self._prepare(submission, driver, inputs, pipes[2][1], timeout)
-            proc = subprocess.Popen(
-                [self.python, "-I", os.path.join(case_dir, "harness.py"),
-                 os.path.join(case_dir, "case.json")],
-                cwd=case_dir, env=_child_env(case_dir), stdin=subprocess.DEVNULL,
-                stdout=pipes[0][1], stderr=pipes[1][1], pass_fds=(pipes[2][1],),
-                start_new_session=True)  # own session and process group, killed as one
-            pid = proc.pid
+            files = self._case_files(submission, driver, inputs, pipes[2][1], limits, list(shapes))
+            proc, case_dir = self._start(files, [pipes[2][1]], pipes[0][1], pipes[1][1], pipes[3][1])
             for fd in write_ends:
                 os.close(fd)
             write_ends = []
-            timed_out = self._watch(pid, streams, start + timeout)
-            self._end_case(pid)
-            self._drain(streams, time.monotonic() + 2.0)
+            timed_out, lingered = self._watch(proc.pid, streams, start + timeout, result, info)
+            self._end_case(proc)
+            self._drain(streams, time.monotonic() + 1.0)
             returncode = proc.wait()
             seconds = time.monotonic() - start
-            problem = self._problem(timed_out, returncode, timeout, stdout, stderr, result)
+            cleanup = ("your code left threads or processes running after it returned its "
+                       "result; the grader killed them") if lingered else ""
+            problem = self._problem(timed_out and not lingered, returncode, timeout, stdout, stderr, result)
             if problem:
-                return CaseRun(None, problem, stdout, stderr, seconds)
+                return CaseRun(None, problem, stdout, stderr, seconds, cleanup)
             try:
-                arrays = transport.read_result(bytes(result.data), shapes)
-            except (transport.StudentError, transport.ResultError) as exc:
-                return CaseRun(None, str(exc).rstrip(), stdout, stderr, seconds)
-            return CaseRun(arrays, "", stdout, stderr, seconds)
+                arrays = framing.decode(bytes(result.data), expected)
+            except framing.ChildError as exc:
+                return CaseRun(None, str(exc).rstrip(), stdout, stderr, seconds, cleanup)
+            except (framing.FrameError, ValueError) as exc:
+                return CaseRun(None, f"the result sent back is malformed: {exc}", stdout, stderr,
+                               seconds, cleanup)
+            return CaseRun(arrays, "", stdout, stderr, seconds, cleanup)
         finally:
-            if pid is not None:
-                self._end_case(pid)
+            if proc is not None and proc.returncode is None:
+                self._end_case(proc)
                 proc.wait()
+            if self._init_fd is not None:
+                os.close(self._init_fd)
+                self._init_fd = None
             for fd in write_ends + [fd for fd in streams if fd not in self._closed]:
                 os.close(fd)
             self._closed.clear()
             if case_dir:
-                # Only now, with every process of the case dead, is its directory removed.
-                shutil.rmtree(case_dir, ignore_errors=True)
+                remove_tree(case_dir)  # only now, with every process of the case dead
 
-    def _watch(self, pid: int, streams: dict[int, Stream], deadline: float) -> bool:
-        """Read the pipes until the child exits (False) or the deadline passes (True)."""
+    def _watch(self, pid: int, streams: dict[int, Stream], deadline: float,
+               result: Stream, info: Stream) -> tuple[bool, bool]:
+        """Read the pipes until the child exits, the deadline passes, or it lingers after its result.
+
+        Returns ``(timed_out, lingered)``.
+        """
         selector = selectors.DefaultSelector()
         for fd in streams:
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ)
+        complete_at = None
         try:
             while True:
-                # WNOWAIT: notice the exit without reaping, so the pid (= process
-                # group id) cannot be reused before the group is killed.
+                # WNOWAIT: notice the exit without reaping (the pid stays ours until proc.wait).
                 if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    return False
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return True
-                for key, _ in selector.select(timeout=min(remaining, 0.02)):
+                    return False, False
+                if self.isolated and self._init_fd is None and info.data.rstrip().endswith(b"}"):
+                    self._init_fd = self._pin_namespace_init(pid, info)
+                now = time.monotonic()
+                if complete_at is None and result.data.endswith(framing.END):
+                    complete_at = now
+                if complete_at is not None and now > complete_at + EXIT_GRACE:
+                    return True, True
+                if now >= deadline:
+                    return True, False
+                for key, _ in selector.select(timeout=min(deadline - now, 0.02)):
                     self._read_into(key.fd, streams[key.fd], selector)
         finally:
             selector.close()
@@ -326,14 +372,43 @@ class Sandbox:
         finally:
             selector.close()
 
-    def _end_case(self, pid: int) -> None:
-        # The case is over once the harness has exited or timed out: kill its
-        # whole process group, then every descendant and sandbox-user process.
+    def _pin_namespace_init(self, bwrap_pid: int, info: Stream) -> int | None:
+        """A pidfd of the sandbox's first process (from bwrap's ``--info-fd``), if it is still bwrap's child.
+
+        A pidfd cannot be re-pointed at another process when the pid is reused,
+        so the kill in :meth:`_end_case` reaches this case and no other.
+        """
         try:
-            os.killpg(pid, signal.SIGKILL)
+            child = int(json.loads(bytes(info.data).decode("utf-8", "replace"))["child-pid"])
+            fd = os.pidfd_open(child)
+        except (ValueError, KeyError, TypeError, OSError):
+            return None
+        if processes.process_table().get(child, processes.ProcInfo(0, "X", 0)).ppid != bwrap_pid:
+            os.close(fd)
+            return None
+        return fd
+
+    def _end_case(self, proc: subprocess.Popen) -> None:
+        # Sandbox: SIGKILL the namespace's first process -- the kernel then kills
+        # every process of the case, a zombie leader's threads included -- and
+        # bwrap (whose death kills that process too: --die-with-parent).
+        # Self-check: the session's process group.  Then every remaining
+        # descendant (the grader is a child subreaper).  ``proc`` is not reaped
+        # yet (waitid WNOWAIT), so its pid is still its own.
+        if self.isolated:
+            if self._init_fd is not None:
+                try:
+                    signal.pidfd_send_signal(self._init_fd, signal.SIGKILL)
+                except OSError:
+                    pass
+            target = proc.pid
+        else:
+            target = -proc.pid
+        try:
+            os.kill(target, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.kill_leftovers(dont_reap=frozenset({pid}))
+        self.kill_leftovers(dont_reap=frozenset({proc.pid}))
 
     def _problem(self, timed_out: bool, returncode: int, timeout: float,
                  stdout: Stream, stderr: Stream, result: Stream) -> str:
@@ -345,12 +420,13 @@ class Sandbox:
             return (f"time limit exceeded: stopped after {timeout:.3g} s "
                     "(an endless loop, or far too slow?)")
         if result.truncated:
-            return f"the result sent back is larger than {RESULT_LIMIT // 2**20} MiB"
+            return (f"the result sent back is larger than the expected result "
+                    f"({result.limit} bytes at most)")
         if result.data:
             return ""
         signame = _signal_name(returncode)
         if signame == "SIGXCPU":
-            return "CPU time limit exceeded (threads or processes burning CPU?)"
+            return "CPU time limit exceeded (threads burning CPU?)"
         if signame == "SIGXFSZ":
             return f"file size limit exceeded ({self.limits['RLIMIT_FSIZE'] // 2**20} MiB)"
         if signame:

@@ -54,16 +54,23 @@ def notebook_source(text: str) -> str:
     """The code cells of a notebook (JSON text), magics neutralised, joined in order."""
     try:
         notebook = json.loads(text)
-        cells = notebook["cells"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except RecursionError:
+        raise SubmissionError("not a readable Jupyter notebook: JSON nested too deeply") from None
+    except ValueError as exc:
         raise SubmissionError(f"not a readable Jupyter notebook: {exc}") from None
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        raise SubmissionError("not a readable Jupyter notebook: it has no list of \"cells\"")
     parts = []
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(str(piece) for piece in source)
+        if isinstance(source, list) and all(isinstance(piece, str) for piece in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise SubmissionError(f"not a readable Jupyter notebook: cell {number} has a source "
+                                  "that is neither text nor a list of lines")
         parts.append(f"# ---- notebook cell {number} ----\n{neutralise_magics(str(source))}\n")
     return "\n".join(parts)
 
@@ -88,7 +95,9 @@ def read_submission(path: str) -> Submission:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"submission is not UTF-8 text: {exc}") from None
-    name = os.path.basename(path)
+    # The name shows in tracebacks and reports: no control characters, no newlines.
+    name = "".join(char if char.isprintable() else f"\\x{ord(char):02x}" if ord(char) < 0x100
+                   else f"\\u{ord(char) & 0xFFFF:04x}" for char in os.path.basename(path))
     if path.endswith(".ipynb"):
         return Submission(notebook_source(text), f"{name} (code cells)")
     return Submission(text, name)

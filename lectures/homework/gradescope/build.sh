@@ -7,8 +7,10 @@ name="${1:?usage: build.sh ASSIGNMENT [OUTPUT.zip]}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 out="$(realpath -m "${2:-autograder_$name.zip}")"
-PYTHONPATH="$repo" python3 -m nflows_np grade --list | grep -qx "$name" ||
-    { echo "build.sh: unknown assignment $name" >&2; exit 2; }
+# The whole list first, then the lookup: `grade --list | grep -q` can fail under pipefail
+# when grep exits at the first match and the writer gets SIGPIPE.
+names="$(PYTHONPATH="$repo" python3 -m nflows_np grade --list)"
+grep -qx -- "$name" <<<"$names" || { echo "build.sh: unknown assignment $name" >&2; exit 2; }
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT

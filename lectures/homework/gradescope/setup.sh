@@ -5,14 +5,11 @@
 set -euo pipefail
 
 apt-get update
-# python3-numpy: the interpreter that runs the submissions, readable by every user.
-apt-get install -y --no-install-recommends python3 python3-venv python3-numpy
+# python3-numpy: the interpreter that runs the submissions (only numpy importable there);
+# bubblewrap: the sandbox each case runs in (the grader refuses to grade as root without it).
+apt-get install -y --no-install-recommends python3 python3-venv python3-numpy bubblewrap
 
 # The grader itself (nflows_np with scipy, nbformat, ...) in a venv of its own.
 python3 -m venv /opt/nflows-grader
 /opt/nflows-grader/bin/pip install --quiet -r /autograder/source/requirements.txt
-
-# A dedicated account without privileges runs the submissions; the grader kills
-# every process of this user after each case, so it must not be used for anything else.
-id nflows-sandbox >/dev/null 2>&1 ||
-    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin nflows-sandbox
+# No account to create: each grading runs the submission as a fresh uid of its own.

@@ -115,6 +115,7 @@ def drive(namespace, inputs):
         x, log_det_g = _pass(layer, "inverse", inputs["in"].copy())
         z, log_det_f = _pass(layer, "forward", np.array(x, dtype=float))
         out["out"], out["log_det"] = z, np.asarray(log_det_f) + np.asarray(log_det_g)
+        out["x"] = x
     elif mode in ("forward", "inverse"):
         out["out"], out["log_det"] = _pass(layer, mode, inputs["in"].copy())
         if any(name.startswith("grad") for name in want):
@@ -235,6 +236,11 @@ def _generic_diagnoses(expected: np.ndarray, received: np.ndarray, rtol: float, 
     return found
 
 
+ROUND_TRIP_GATE = "x"
+ROUND_TRIP_LABELS = {"out": "forward(inverse(z))", "log_det": "log-det of inverse + log-det of forward",
+                     ROUND_TRIP_GATE: "x = inverse(z) (the round trip counts only with the right inverse)"}
+
+
 def compare_named(labels: Mapping[str, str], *, rtol: float = RTOL, atol: float = ATOL,
                   diagnoses: Sequence[Diagnosis] = (), batch_key: str | None = "in") -> Scorer:
     """Scorer: each expected output compared under its lecture name, with diagnoses.
@@ -251,7 +257,9 @@ def compare_named(labels: Mapping[str, str], *, rtol: float = RTOL, atol: float 
         Input whose first dimension is the batch size N (for the 1/N check).
 
     The case earns the mean over outputs of the fraction of entries within
-    tolerance.
+    tolerance -- times the fraction of :data:`ROUND_TRIP_GATE` if it is one of
+    the outputs: a round trip counts only with the right inverse, so that an
+    identity map (which trivially round-trips) earns nothing.
     """
     def score(inputs: Arrays, expected: Arrays, received: Arrays) -> Outcome:
         batch = inputs[batch_key].shape[0] if batch_key and batch_key in inputs \
@@ -278,6 +286,10 @@ def compare_named(labels: Mapping[str, str], *, rtol: float = RTOL, atol: float 
                 found = _generic_diagnoses(np.asarray(expected[name], dtype=np.float64),
                                            received[name], rtol, atol, batch)
             lines.extend(f"       diagnosis: {text}" for text in found)
+        names = list(labels)
+        if ROUND_TRIP_GATE in names and len(names) > 1:
+            gate = fractions.pop(names.index(ROUND_TRIP_GATE))
+            return Outcome(float(np.mean(fractions)) * gate, "\n".join(lines))
         return Outcome(float(np.mean(fractions)), "\n".join(lines))
     return score
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nflows_np.grading.cases import Arrays, Assignment, Case, Outcome, compare_outputs, function_driver
+from nflows_np.grading.cases import Arrays, Assignment, Case, Outcome, compare_arrays, compare_outputs, function_driver
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _VALUES = compare_outputs(rtol=1e-6, atol=1e-8)
@@ -117,7 +117,11 @@ def _triangular_inputs(sign_a: float, grid: bool = False):
 # ---- scoring -------------------------------------------------------------------
 
 def _integrates_to_one(grid_spec: tuple, hint: str):
-    """Scorer: the received log-density, exponentiated and summed on the grid, must be 1."""
+    """Scorer: the received log-density, exponentiated and summed on the grid, must be 1.
+
+    It counts only as far as the values are the right ones: a constant density
+    scaled to the grid also integrates to 1.
+    """
     _, cell_area = _grid(*grid_spec)
     (h1, h2), (n1, n2) = grid_spec
 
@@ -125,12 +129,15 @@ def _integrates_to_one(grid_spec: tuple, hint: str):
         with np.errstate(over="ignore", invalid="ignore"):
             integral = float(np.sum(np.exp(received["log_prob"])) * cell_area)
         box = f"[-{h1:g}, {h1:g}] × [-{h2:g}, {h2:g}] ({n1}×{n2} points)"
+        values = compare_arrays(expected["log_prob"], received["log_prob"], 1e-6, 1e-8)
         error = abs(integral - 1.0)
         if error <= _NORMALISATION_TOLERANCE:
-            return Outcome(1.0, f"your density integrates to {integral:.6f} on the grid {box}")
-        fraction = 0.5 if error <= 10 * _NORMALISATION_TOLERANCE else 0.0
-        return Outcome(fraction, f"your density integrates to {integral:.6g} on the grid {box}; "
-                                 f"expected 1 ± {_NORMALISATION_TOLERANCE:g}. {hint}")
+            fraction, message = 1.0, f"your density integrates to {integral:.6f} on the grid {box}"
+        else:
+            fraction = 0.5 if error <= 10 * _NORMALISATION_TOLERANCE else 0.0
+            message = (f"your density integrates to {integral:.6g} on the grid {box}; "
+                       f"expected 1 ± {_NORMALISATION_TOLERANCE:g}. {hint}")
+        return Outcome(fraction * values.fraction, f"{message}; and its values on the grid: {values.message}")
     return score
 
 

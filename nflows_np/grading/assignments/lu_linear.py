@@ -26,6 +26,7 @@ import scipy.linalg
 import nflows_np as nf
 from nflows_np.grading.assignments._flows import (
     DRIVER_PRELUDE,
+    ROUND_TRIP_LABELS,
     Diagnosis,
     compare_named,
     layer_driver,
@@ -90,7 +91,8 @@ def _ref(direction: str, *names: str):
 
 
 def _ref_round_trip(inputs: Arrays) -> dict[str, np.ndarray]:
-    return {"out": inputs["in"], "log_det": np.zeros(inputs["in"].shape[0])}
+    x = _ref("inverse", "out")(inputs)["out"]
+    return {"out": inputs["in"], "log_det": np.zeros(inputs["in"].shape[0]), "x": x}
 
 
 # ---- known mistakes, recomputed by an independent implementation ----------------------------
@@ -300,8 +302,7 @@ ASSIGNMENT = Assignment(
         _case("forward: log|det ∂z/∂x|", 2, "forward", {"log_det": "log|det ∂z/∂x|"}, _HINT_VALUES),
         _case("inverse: x = W⁻¹ z", 3, "inverse", {"out": "x = g(z)"}, _HINT_VALUES, _WEIGHT_MISTAKES),
         _case("inverse: log|det ∂x/∂z|", 1, "inverse", {"log_det": "log|det ∂x/∂z|"}, _HINT_VALUES),
-        _case("round trip: forward(inverse(z)) = z, log-dets opposite", 1, "round_trip",
-              {"out": "forward(inverse(z))", "log_det": "log-det of inverse + log-det of forward"},
+        _case("round trip: forward(inverse(z)) = z, log-dets opposite", 1, "round_trip", ROUND_TRIP_LABELS,
               "inverse must undo forward: x = U′⁻¹ L⁻¹ Pᵀ z", reference=_ref_round_trip),
         _case("forward backward: ∂L/∂x", 2, "forward", {"grad_in": "∂L/∂x (returned by backward)"}, _HINT_BACKWARD,
               _GRAD_MISTAKES),

@@ -24,6 +24,7 @@ import numpy as np
 import nflows_np as nf
 from nflows_np.grading.assignments._flows import (
     DRIVER_PRELUDE,
+    ROUND_TRIP_LABELS,
     Diagnosis,
     compare_named,
     layer_driver,
@@ -107,7 +108,7 @@ def _only(*names: str):
 
 
 def _ref_round_trip(inputs: Arrays) -> dict[str, np.ndarray]:
-    return {"out": inputs["in"], "log_det": np.zeros(inputs["in"].shape[0])}
+    return {"out": inputs["in"], "log_det": np.zeros(inputs["in"].shape[0]), "x": _ref_inverse(inputs)["out"]}
 
 
 # ---- diagnoses ------------------------------------------------------------------------------
@@ -268,22 +269,29 @@ def _step_diagnoses() -> list[Diagnosis]:
 _TRAIN_DRIVER = DRIVER_PRELUDE + '''
 def drive(namespace, inputs):
     train = _student_function(namespace, "train_planar")
-    layers = list(train(int(inputs["seed"])))
-    if len(layers) != {layers}:
-        raise ValueError(f"train_planar(seed) must return a list of {layers} layers, got {{len(layers)}}")
-    for layer in layers:
-        _dicts(layer)
-    return {{key: np.stack([np.asarray(layer.params[key], dtype=float) for layer in layers])
-            for key in ("u", "w", "b")}}
+    out = {{}}
+    for suffix, seed in (("", inputs["seed"]), ("_b", inputs["seed_b"])):
+        layers = list(train(int(seed)))
+        if len(layers) != {layers}:
+            raise ValueError(f"train_planar(seed) must return a list of {layers} layers, got {{len(layers)}}")
+        for layer in layers:
+            _dicts(layer)
+        out.update({{key + suffix: np.stack([np.asarray(layer.params[key], dtype=float) for layer in layers])
+                    for key in ("u", "w", "b")}})
+    return out
 '''.format(layers=NUM_LAYERS)
+_KEYS = ("u", "w", "b")
+SAME_PARAMETERS = 1e-6  # max |θ_a − θ_b| below this: the seed changed nothing, training did not happen
 
 
 def _train_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"seed": np.array(rng.integers(2**31)), "_eval_seed": np.array(rng.integers(2**63))}
+    seed, seed_b = rng.choice(2**31, size=2, replace=False)
+    return {"seed": np.array(seed), "seed_b": np.array(seed_b), "_eval_seed": np.array(rng.integers(2**63))}
 
 
 def _train_shapes(inputs: Arrays) -> dict[str, np.ndarray]:
-    return {"u": np.zeros((NUM_LAYERS, 2)), "w": np.zeros((NUM_LAYERS, 2)), "b": np.zeros(NUM_LAYERS)}
+    shapes = {"u": np.zeros((NUM_LAYERS, 2)), "w": np.zeros((NUM_LAYERS, 2)), "b": np.zeros(NUM_LAYERS)}
+    return {**shapes, **{key + "_b": value for key, value in shapes.items()}}
 
 
 def trained_kl(params: Arrays, seed: int, n: int = KL_SAMPLES) -> float:
@@ -296,15 +304,29 @@ def trained_kl(params: Arrays, seed: int, n: int = KL_SAMPLES) -> float:
 
 
 def _score_training(inputs: Arrays, expected: Arrays, received: Arrays) -> Outcome:
-    if not all(np.all(np.isfinite(received[key])) for key in received):
+    """Both runs (two seeds of the grader's) must reach the KL threshold, and differ.
+
+    Parameters trained offline and pasted into the file are the same whatever
+    the seed: they earn nothing.
+    """
+    runs = [{key: received[key + suffix] for key in _KEYS} for suffix in ("", "_b")]
+    if not all(np.all(np.isfinite(value)) for run in runs for value in run.values()):
         return Outcome(0.0, "the trained parameters contain NaN or inf: training diverged")
-    try:
-        kl = trained_kl(received, int(inputs["_eval_seed"]))
-    except (ValueError, ArithmeticError) as exc:
-        return Outcome(0.0, f"the trained flow could not be evaluated: {exc}")
-    return threshold_score(kl, KL_FULL, KL_PARTIAL,
-                           f"KL(p(x|θ)‖π) of your {NUM_LAYERS} layers on U₁ (the grader's estimate on "
-                           f"{KL_SAMPLES} fresh samples)", " nats")
+    change = max(float(np.max(np.abs(runs[0][key] - runs[1][key]))) for key in _KEYS)
+    if change < SAME_PARAMETERS:
+        return Outcome(0.0, f"train_planar returned the same parameters for the seeds {int(inputs['seed'])} "
+                            f"and {int(inputs['seed_b'])} (they differ by {change:.2g}): the grader checks "
+                            "that your code trains from the seed it is given")
+    outcomes = []
+    for run, seed in zip(runs, (inputs["seed"], inputs["seed_b"])):
+        try:
+            kl = trained_kl(run, int(inputs["_eval_seed"]))
+        except (ValueError, ArithmeticError) as exc:
+            return Outcome(0.0, f"the flow trained with seed {int(seed)} could not be evaluated: {exc}")
+        outcomes.append(threshold_score(kl, KL_FULL, KL_PARTIAL,
+                                        f"seed {int(seed)}: KL(p(x|θ)‖π) of your {NUM_LAYERS} layers on U₁ "
+                                        f"(the grader's estimate on {KL_SAMPLES} fresh samples)", " nats"))
+    return Outcome(min(outcome.fraction for outcome in outcomes), "\n".join(o.message for o in outcomes))
 
 
 # ---- the cases ---------------------------------------------------------------------------------
@@ -359,8 +381,8 @@ ASSIGNMENT = Assignment(
         _inverse_case("inverse: 5-D, wᵀu = −3", 2, ("out", "log_det"), {**_X, **_LOG_DET},
                       _pass_case_inputs(dim=5, scale=3.0, active=True), _inverse_diagnoses(), _HINT_INVERSE,
                       hidden=True),
-        _inverse_case("round trip: forward(inverse(z)) = z, log-dets opposite", 1, ("out", "log_det"),
-                      {"out": "forward(inverse(z))", "log_det": "log-det of inverse + log-det of forward"},
+        _inverse_case("round trip: forward(inverse(z)) = z, log-dets opposite", 1, tuple(ROUND_TRIP_LABELS),
+                      ROUND_TRIP_LABELS,
                       _pass_case_inputs(), (), "forward (given) uses your u_hat(); inverse must use the same û",
                       reference=_ref_round_trip, mode="round_trip"),
         _backward_case("backward: ∂L/∂z", 2, ("grad_in",)),
