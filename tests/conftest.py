@@ -9,5 +9,7 @@ import sys
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-# Let test modules import their siblings (flow_cases, cases_*).
+# Let test modules import the shared helpers: the registry of layer cases (flow_cases, cases_*)
+# here, and the grader's test helpers (gradelib) in grading/.
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "grading"))
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
