@@ -98,8 +98,8 @@ def _same_outputs(old: list, new: list) -> bool:
 
 
 def _same_pixels(a: str, b: str) -> bool:
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     def pixels(encoded: str) -> np.ndarray:
         with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:

@@ -27,7 +27,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,75 +35,13 @@ from threadpoolctl import threadpool_limits
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
+from nflows_np.verdict import (DivergenceWarning, History, KLEstimateWarning, ended_worse, loss_trend, mean_and_se,
+                               negative_kl)
 
 __all__ = [
     "History", "DivergenceWarning", "KLEstimateWarning", "fit", "fit_mle", "fit_reverse_kl", "mle_step", "reverse_kl_step",
     "test_nll", "free_energy", "log_z_iwae", "linear_beta", "save_params", "load_params",
 ]
-
-
-class DivergenceWarning(UserWarning):
-    """Training diverged: a non-finite loss or gradient (it stopped and kept the last good
-    parameters), or a model that ended worse than it began."""
-
-
-class KLEstimateWarning(UserWarning):
-    """The Monte Carlo estimate of KL(p‖π) = F + log Z is below zero beyond its standard error."""
-
-
-@dataclass
-class History:
-    """What a training run measured, and whether it can be trusted.
-
-    ``loss[t]`` is the minibatch loss at step t (for reverse KL: F_β with that
-    step's β); ``eval_steps`` / ``eval`` hold the periodic evaluations (test NLL
-    for MLE; F, KL and the IWAE log Z estimate for reverse KL; ``*_se`` their
-    Monte Carlo standard errors). ``steps`` is the number of steps asked for;
-    ``len(loss)`` the number done. ``diverged`` and ``message`` say whether and
-    how training diverged; ``interrupted`` that a signal (Ctrl-C) ended it
-    early; ``warnings`` holds every other doubt about the result.
-    """
-
-    objective: str
-    loss: list[float] = field(default_factory=list)
-    beta: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
-    eval: dict[str, list[float]] = field(default_factory=dict)
-    diverged: bool = False
-    message: str = ""
-    steps: int = 0
-    interrupted: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        parts = [repr(self.objective), f"{len(self.loss)}/{self.steps} steps"]
-        if self.loss:
-            parts.append(f"last loss {self.loss[-1]:.4g}")
-        parts += [f"{key} {values[-1]:.4g}" for key, values in self.eval.items() if not key.endswith("_se")]
-        parts += [flag for flag in ("diverged", "interrupted") if getattr(self, flag)]
-        if self.warnings:
-            parts.append(f"{len(self.warnings)} warning{'s' * (len(self.warnings) > 1)}")
-        return f"History({', '.join(parts)})"
-
-    @property
-    def trustworthy(self) -> bool:
-        """Finished every step, did not diverge, and raised no warning."""
-        return not (self.diverged or self.interrupted or self.warnings)
-
-    def record(self, step: int, **values: float) -> None:
-        self.eval_steps.append(step)
-        for key, value in values.items():
-            self.eval.setdefault(key, []).append(float(value))
-
-    def last(self, key: str) -> float:
-        """The latest evaluation of ``key`` (e.g. ``"test_nll"``, ``"kl"``)."""
-        return self.eval[key][-1]
-
-    def to_dict(self) -> dict:
-        return {"objective": self.objective, "loss": self.loss, "beta": self.beta,
-                "eval_steps": self.eval_steps, "eval": self.eval,
-                "diverged": self.diverged, "message": self.message, "steps": self.steps,
-                "interrupted": self.interrupted, "warnings": self.warnings}
 
 
 # -- one step of each objective ---------------------------------------------------
@@ -152,11 +89,6 @@ def _nll_per_point(model: Any, x: Any, batch_size: int = 4096) -> np.ndarray:
     return -np.concatenate([model.log_prob(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
-def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    """The mean of ``values`` and its standard error std / √n."""
-    return float(np.mean(values)), float(np.std(values) / math.sqrt(values.size))
-
-
 def _log_weights(model: Any, target: Any, n: int, rng: np.random.Generator) -> np.ndarray:
     """log w = log π̃(x) − log p(x|θ) for x ~ p(x|θ)."""
     x, log_q = model.sample_with_log_prob(n, rng)
@@ -170,7 +102,7 @@ def free_energy(model: Any, target: Any, n: int = 10_000, rng: RngLike = None) -
 
 def _free_energy_and_se(model: Any, target: Any, n: int, rng: np.random.Generator) -> tuple[float, float]:
     """F by Monte Carlo and its standard error (also the standard error of KL = F + log Z)."""
-    return _mean_and_se(-_log_weights(model, target, n, rng))
+    return mean_and_se(-_log_weights(model, target, n, rng))
 
 
 def log_z_iwae(model: Any, target: Any, n: int = 10_000, k: int = 100, rng: RngLike = None) -> float:
@@ -328,64 +260,6 @@ def _one_step(model: Any, step_fn: Callable[[int], float], opt: optim_module.Opt
     return True
 
 
-# -- judging a finished run -----------------------------------------------------------
-
-# Worse than the start by less than this (beyond the Monte Carlo error) is not called divergence: a model
-# that starts close to its optimum may end a little above it from the noise of stochastic gradients alone.
-# Runs that diverge end orders of magnitude worse (e.g. a test NLL of 1e8 nats at lr = 10).
-DIVERGENCE_SLACK = 0.1  # nats
-
-
-def _ended_worse(history: History, what: str, start: float, end: float, error: float, lr: float) -> None:
-    """Report a run whose ``what`` ended above its value before training by more than ``error`` + the slack.
-
-    Training minimises ``what`` (or a β-weighted version of it that reaches it at
-    β = 1), so ending worse than the initial model means the steps were too
-    large: the loss diverged without becoming infinite.
-    """
-    if history.diverged or not end > start + error + DIVERGENCE_SLACK:
-        return
-    history.diverged = True
-    history.message = (f"training diverged: {what} ended at {end:.6g}, worse than {start:.6g} before training "
-                       f"(the minibatch loss peaked at {max(history.loss):.4g}); try a smaller learning rate "
-                       f"than {lr:g}")
-    warnings.warn(history.message, DivergenceWarning, stacklevel=3)
-
-
-def _loss_trend(history: History, lr: float) -> None:
-    """Without evaluations: compare the mean minibatch loss of the last steps with the loss of the first.
-
-    The last window is a tenth of the run (10 to 100 steps). The first loss is
-    one minibatch of the initial model (a blow-up may start at step 1, so no
-    window of early steps is safe); the spread of single minibatch losses in the
-    last window stands for its error: "worse" means by more than three of those
-    standard deviations plus the slack.
-    """
-    window = min(100, len(history.loss) // 10)
-    if window < 10:
-        return
-    last = np.asarray(history.loss[-window:])
-    _ended_worse(history, f"the mean minibatch loss of the last {window} steps", history.loss[0], float(np.mean(last)),
-                 3.0 * float(np.std(last)), lr)
-
-
-def _negative_kl(history: History, target: Any) -> None:
-    """Warn when the final KL = F + log Z is below zero by more than three standard errors of F."""
-    if "kl" not in history.eval:
-        return
-    kl, se = history.last("kl"), history.last("free_energy_se")
-    if kl >= -3.0 * se:
-        return
-    domain = getattr(target, "log_z_domain", "plane")
-    cause = ("the model puts mass outside the " + domain + " over which log Z is computed, where the target "
-             "is not normalised, so F + log Z is no longer a KL" if domain != "plane" else
-             "the importance weights are heavy-tailed: more samples, or a model with wider tails, are needed")
-    message = (f"KL(p‖π) = F + log Z estimated at {kl:.4f} ± {se:.4f} nats, below zero beyond its Monte Carlo "
-               f"error; likely cause: {cause}")
-    history.warnings.append(message)
-    warnings.warn(message, KLEstimateWarning, stacklevel=3)
-
-
 def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.ndarray]:
     """A minibatch sampler from an array (shuffled epochs) or a callable ``sampler(n, rng)``."""
     if callable(data):
@@ -443,7 +317,7 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
         test_data = check_array(test_data, model.dim, "fit_mle", "test_data")
 
         def evaluate() -> dict[str, float]:
-            nll, se = _mean_and_se(_nll_per_point(model, test_data))
+            nll, se = mean_and_se(_nll_per_point(model, test_data))
             return {"test_nll": nll, "test_nll_se": se}
 
     def step(t: int) -> float:
@@ -458,9 +332,9 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
     history = fit(model, step, evaluate, objective="forward KL (MLE)", steps=steps, optimizer=optimizer, lr=lr,
                   clip_norm=clip_norm, eval_every=eval_every, progress=progress, stop_signals=stop_signals)
     if start is not None and history.loss:
-        _ended_worse(history, "the test NLL", start, history.last("test_nll"), 3.0 * history.last("test_nll_se"), lr)
+        ended_worse(history, "the test NLL", start, history.last("test_nll"), 3.0 * history.last("test_nll_se"), lr)
     elif evaluate is None:
-        _loss_trend(history, lr)
+        loss_trend(history, lr)
     return history
 
 
@@ -526,7 +400,7 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 1000, batch_size: in
                   clip_norm=clip_norm, eval_every=eval_every, progress=progress, beta=beta_fn,
                   stop_signals=stop_signals)
     if history.loss:
-        _ended_worse(history, "F (β = 1)", start, history.last("free_energy"),
+        ended_worse(history, "F (β = 1)", start, history.last("free_energy"),
                      3.0 * math.hypot(start_se, history.last("free_energy_se")), lr)
-    _negative_kl(history, target)
+    negative_kl(history, target)
     return history

@@ -53,7 +53,7 @@ def installed(tmp_path_factory):
 
 
 def test_the_command_line_runs_from_any_folder(installed):
-    clone, bin_dir, outside, env = installed
+    _, bin_dir, outside, env = installed
     for command in ([bin_dir / "python", "-m", "nflows_np", "--help"], [bin_dir / "nflows-np", "--help"]):
         assert "train" in run(command, outside, env).stdout
     trained = run([bin_dir / "nflows-np", "train", "--flow", "realnvp", "--data", "moons", "--steps", "20",

@@ -11,6 +11,7 @@ finishes its work and its output goes nowhere; and Ctrl-C outside a training
 loop: one line, exit status 130.
 
 - :mod:`nflows_np.cli.train` — ``demo`` (the default), ``train``, ``plot``, ``list``
+  (their pictures: :mod:`nflows_np.cli.pictures`)
 - :mod:`nflows_np.cli.grade` — ``assign``, ``grade``
 - :mod:`nflows_np.cli.common` — what they share (usage errors, numeric options)
 """
