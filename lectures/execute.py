@@ -70,6 +70,8 @@ def keep_unchanged_outputs(stored: Any, fresh: Any, refresh_volatile: bool = Fal
     """Give ``fresh`` the outputs of ``stored`` cell by cell where nothing changed; drop run timestamps."""
     for cell in fresh.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     if len(stored.cells) != len(fresh.cells):
         return
     for old, new in zip(stored.cells, fresh.cells):
@@ -81,8 +83,23 @@ def keep_unchanged_outputs(stored: Any, fresh: Any, refresh_volatile: bool = Fal
             new.execution_count = old.get("execution_count")
 
 
+def merge_streams(outputs: list) -> list:
+    """Consecutive stream outputs of one name as one: how a cell's printing is chunked depends on timing."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (previous is not None and output.get("output_type") == "stream" == previous.get("output_type")
+                and output.get("name") == previous.get("name")):
+            merged[-1] = copy.deepcopy(previous)
+            merged[-1]["text"] = previous["text"] + output["text"]
+        else:
+            merged.append(output)
+    return merged
+
+
 def _same_outputs(old: list, new: list) -> bool:
-    """Equal outputs, where two PNGs are equal when their pixels are (the encoder's bytes may differ)."""
+    """Equal outputs, streams merged, where two PNGs are equal when their pixels are (the encoder's bytes may differ)."""
+    old, new = merge_streams(old), merge_streams(new)
     if len(old) != len(new):
         return False
     for a, b in zip(old, new):
