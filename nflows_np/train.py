@@ -333,7 +333,7 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
                   clip_norm=clip_norm, eval_every=eval_every, progress=progress, stop_signals=stop_signals)
     if start is not None and history.loss:
         ended_worse(history, "the test NLL", start, history.last("test_nll"), 3.0 * history.last("test_nll_se"), lr)
-    elif evaluate is None:
+    else:  # no test data, or an ActNorm still to initialise from the first batch
         loss_trend(history, lr)
     return history
 
