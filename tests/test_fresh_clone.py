@@ -46,8 +46,8 @@ def installed(tmp_path_factory):
     run(["git", "clone", "--quiet", ROOT, clone], tmp, env)
     run([sys.executable, "-m", "venv", venv], tmp, env)
     bin_dir = venv / "bin"
-    # The README's install; --no-compile only skips byte-compiling the ~10 000 installed modules ahead of use
-    # (a third of the install's time, and as much again to delete them), which changes nothing that is tested.
+    # The README's install; --no-compile only skips byte-compiling the installed modules ahead of use (files
+    # to write, then to delete), which changes nothing that is tested.
     run([bin_dir / "python", "-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt"], clone, env,
         timeout=900)
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
