@@ -15,11 +15,23 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOK = "lectures/01_change_of_variables.ipynb"
+# The install (648 MB of small files, by du) goes to memory when the machine has room there: on this project's
+# machine the disk is mounted with `discard`, and deleting the install from it took 68 s (in memory: seconds).
+MEMORY = pathlib.Path("/dev/shm")
+MEMORY_NEEDED = 2 * 1024**3  # bytes free
+
+
+def scratch_folder(tmp_path_factory) -> pathlib.Path:
+    if MEMORY.is_dir() and os.access(MEMORY, os.W_OK) and shutil.disk_usage(MEMORY).free > MEMORY_NEEDED:
+        return pathlib.Path(tempfile.mkdtemp(prefix="nflows_np_fresh_", dir=MEMORY))
+    return tmp_path_factory.mktemp("fresh")
+
 
 pytestmark = pytest.mark.slow
 
@@ -37,22 +49,25 @@ def installed(tmp_path_factory):
     """(clone, bin folder of the venv, an outside folder, the environment): the README's install, done once."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and a git checkout of the repository to clone")
-    tmp = tmp_path_factory.mktemp("fresh")
-    clone, venv, outside = tmp / "clone", tmp / "venv", tmp / "elsewhere"
-    outside.mkdir()
-    # Nothing of this process's: no PYTHONPATH pointing at the checkout, no active virtual environment.
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env["MPLBACKEND"] = "Agg"
-    run(["git", "clone", "--quiet", ROOT, clone], tmp, env)
-    run([sys.executable, "-m", "venv", venv], tmp, env)
-    bin_dir = venv / "bin"
-    # The README's install; --no-compile only skips byte-compiling the installed modules ahead of use (files
-    # to write, then to delete), which changes nothing that is tested.
-    run([bin_dir / "python", "-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt"], clone, env,
-        timeout=900)
-    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
-    yield clone, bin_dir, outside, env
-    shutil.rmtree(venv, ignore_errors=True)  # ~650 MB: not kept among pytest's last three temporary folders
+    tmp = scratch_folder(tmp_path_factory)
+    try:
+        clone, venv, outside = tmp / "clone", tmp / "venv", tmp / "elsewhere"
+        outside.mkdir()
+        # Nothing of this process's: no PYTHONPATH pointing at the checkout, no active virtual environment.
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+        env["MPLBACKEND"] = "Agg"
+        run(["git", "clone", "--quiet", ROOT, clone], tmp, env)
+        run([sys.executable, "-m", "venv", venv], tmp, env)
+        bin_dir = venv / "bin"
+        # The README's install; --no-compile only skips byte-compiling the installed modules ahead of use (files
+        # to write, then to delete), which changes nothing that is tested.
+        run([bin_dir / "python", "-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt"],
+            clone, env, timeout=900)
+        env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+        yield clone, bin_dir, outside, env
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # not kept among pytest's last three temporary folders
 
 
 def test_the_command_line_runs_from_any_folder(installed):
