@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -40,11 +41,31 @@ def save_params(model: Any, path: str | os.PathLike, spec: dict | None = None) -
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict | None]:
-    """The arrays and the spec (or None) stored in ``path``."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    spec_array = arrays.pop(SPEC_KEY, None)
-    return arrays, (json.loads(str(spec_array)) if spec_array is not None else None)
+    """The arrays and the spec (or None) stored in ``path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a checkpoint written by :func:`save_params` (not an
+        ``.npz`` archive, truncated, or holding objects rather than arrays).
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with data:
+            arrays = {key: data[key] for key in data.files}
+        spec_array = arrays.pop(SPEC_KEY, None)
+        spec = json.loads(str(spec_array)) if spec_array is not None else None
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        # numpy's own message for a non-archive advises allow_pickle=True: never for a file of unknown origin
+        reason = str(err) if "pickle" not in str(err) else "not an .npz archive"
+        raise ValueError(f"{os.fspath(path)} is not a readable nflows_np checkpoint (.npz of arrays): {reason}") from None
+    return arrays, spec
 
 
 def load_params(model: Any, path: str | os.PathLike) -> dict | None:

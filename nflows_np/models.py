@@ -208,17 +208,25 @@ def build(spec: dict) -> FlowModel:
 
 
 def save(model: FlowModel, path: str | os.PathLike, **run: str) -> dict:
-    """Save a built model's parameters and spec (plus ``run`` keys, e.g. ``data="moons"``) to ``path``.
+    """Save a model's parameters and spec (plus ``run`` keys, e.g. ``data="moons"``) to ``path``.
+
+    Any :class:`~nflows_np.composition.FlowModel` can be saved. One made by a
+    builder here also stores its spec, so :func:`load` rebuilds it from the
+    file alone; a hand-built one (``spec`` None) stores its parameters and the
+    ``run`` keys only: rebuild it by hand and call
+    :func:`nflows_np.checkpoint.load_params`.
 
     Data-dependent initialisation is switched off in the stored spec
     (``data_init=False``): the stored parameters replace it, and an ActNorm
     that re-initialised on its first batch would overwrite them. Returns the
     stored spec.
     """
+    if not isinstance(getattr(model, "params", None), dict):
+        raise TypeError(f"save: model must be a FlowModel (or have a params dict), got {type(model).__name__}")
     unknown = sorted(set(run) - set(RUN_KEYS))
     if unknown:
         raise ValueError(f"save: run keys must be among {RUN_KEYS}, got {unknown}")
-    spec = {**model.spec, **run}
+    spec = {**(getattr(model, "spec", None) or {}), **run}
     if "data_init" in spec:
         spec["data_init"] = False
     save_params(model, path, spec)
@@ -231,13 +239,18 @@ def load(path: str | os.PathLike) -> tuple[FlowModel, dict]:
     Raises
     ------
     ValueError
-        The file holds no spec, or a spec or parameters that do not match.
+        The file holds no spec naming a builder (it holds a hand-built model's
+        parameters: rebuild the model and use
+        :func:`nflows_np.checkpoint.load_params`), or a spec or parameters that
+        do not match, or it is not a readable ``.npz``.
     OSError
-        The file cannot be read (missing, not an npz).
+        The file cannot be read (missing).
     """
     _, spec = read_checkpoint(path)
-    if spec is None:
-        raise ValueError(f"{path} holds parameters but no spec: it was not saved by nflows_np.models.save")
+    if spec is None or "flow" not in spec:
+        raise ValueError(f"{path} holds parameters but no spec naming a builder (it was saved from a hand-built "
+                         "model, or by nflows_np.checkpoint.save_params): build the same model and call "
+                         "nflows_np.checkpoint.load_params(model, path)")
     model = build(spec)
     load_params(model, path)
     return model, spec

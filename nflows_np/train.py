@@ -12,14 +12,21 @@ Reverse KL against an unnormalised target π̃ = Z·π trains through ``inverse`
 
 Both losses are minimised by hand-written gradients: the loss's derivative
 with respect to the layer outputs is fed to ``model.backward``.
+
+A run is judged as well as recorded: a non-finite loss stops it (keeping the
+last good parameters), a model that ends worse than it began is reported as
+diverged (with the hint to lower the learning rate), a KL estimate below zero
+beyond its Monte Carlo error is reported with its likely cause, and Ctrl-C
+(SIGINT) ends it at the end of the current step, returning what was trained.
 """
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,47 +35,13 @@ from threadpoolctl import threadpool_limits
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
+from nflows_np.verdict import (DivergenceWarning, History, KLEstimateWarning, ended_worse, loss_trend, mean_and_se,
+                               negative_kl)
 
 __all__ = [
-    "History", "DivergenceWarning", "fit", "fit_mle", "fit_reverse_kl", "mle_step", "reverse_kl_step",
+    "History", "DivergenceWarning", "KLEstimateWarning", "fit", "fit_mle", "fit_reverse_kl", "mle_step", "reverse_kl_step",
     "test_nll", "free_energy", "log_z_iwae", "linear_beta", "save_params", "load_params",
 ]
-
-
-class DivergenceWarning(UserWarning):
-    """Training met a non-finite loss or gradient, stopped, and kept the last good parameters."""
-
-
-@dataclass
-class History:
-    """What a training run measured.
-
-    ``loss[t]`` is the minibatch loss at step t (for reverse KL: F_β with that
-    step's β); ``eval_steps`` / ``eval`` hold the periodic evaluations (test NLL
-    for MLE; F, KL and the IWAE log Z estimate for reverse KL).
-    """
-
-    objective: str
-    loss: list[float] = field(default_factory=list)
-    beta: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
-    eval: dict[str, list[float]] = field(default_factory=dict)
-    diverged: bool = False
-    message: str = ""
-
-    def record(self, step: int, **values: float) -> None:
-        self.eval_steps.append(step)
-        for key, value in values.items():
-            self.eval.setdefault(key, []).append(float(value))
-
-    def last(self, key: str) -> float:
-        """The latest evaluation of ``key`` (e.g. ``"test_nll"``, ``"kl"``)."""
-        return self.eval[key][-1]
-
-    def to_dict(self) -> dict:
-        return {"objective": self.objective, "loss": self.loss, "beta": self.beta,
-                "eval_steps": self.eval_steps, "eval": self.eval,
-                "diverged": self.diverged, "message": self.message}
 
 
 # -- one step of each objective ---------------------------------------------------
@@ -105,11 +78,15 @@ def reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float = 1.0) -
 
 def test_nll(model: Any, x: Any, batch_size: int = 4096) -> float:
     """Mean negative log-likelihood −(1/N) Σ log p(x_n|θ) in nats, in batches."""
+    return float(np.mean(_nll_per_point(model, x, batch_size)))
+
+
+def _nll_per_point(model: Any, x: Any, batch_size: int = 4096) -> np.ndarray:
+    """−log p(x_n|θ) for every row of ``x``, in batches."""
     x = check_array(x, model.dim, "test_nll", "x")
     if x.shape[0] == 0:
         raise ValueError("test_nll: x is empty")
-    total = sum(float(np.sum(model.log_prob(x[i:i + batch_size]))) for i in range(0, x.shape[0], batch_size))
-    return -total / x.shape[0]
+    return -np.concatenate([model.log_prob(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
 def _log_weights(model: Any, target: Any, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -120,7 +97,12 @@ def _log_weights(model: Any, target: Any, n: int, rng: np.random.Generator) -> n
 
 def free_energy(model: Any, target: Any, n: int = 10_000, rng: RngLike = None) -> float:
     """F = E_p(x|θ)[log p(x|θ) − log π̃(x)] by Monte Carlo; KL(p‖π) = F + log Z, and −F ≤ log Z (ELBO)."""
-    return float(-np.mean(_log_weights(model, target, n, as_generator(rng))))
+    return _free_energy_and_se(model, target, n, as_generator(rng))[0]
+
+
+def _free_energy_and_se(model: Any, target: Any, n: int, rng: np.random.Generator) -> tuple[float, float]:
+    """F by Monte Carlo and its standard error (also the standard error of KL = F + log Z)."""
+    return mean_and_se(-_log_weights(model, target, n, rng))
 
 
 def log_z_iwae(model: Any, target: Any, n: int = 10_000, k: int = 100, rng: RngLike = None) -> float:
@@ -168,10 +150,40 @@ def _finite_grads(grads: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(g).all() for g in grads.values())
 
 
+class _StopOnSignals:
+    """While active, the given signals ask the loop to stop at the end of the current step.
+
+    A second signal of the same kind raises ``KeyboardInterrupt`` at once (the
+    way out of a step that hangs). Python only lets the main thread install
+    handlers; elsewhere this does nothing and the signals keep their usual effect.
+    """
+
+    def __init__(self, signals: Sequence[int]):
+        self.signals = tuple(signals)
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self) -> _StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signals:
+                self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
 def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict[str, float]] | None, *,
         objective: str, steps: int, optimizer: Any = "adam", lr: float = 1e-3, clip_norm: float | None = None,
         eval_every: int = 0, progress: bool | None = None,
-        beta: Callable[[int], float] | None = None, blas_threads: int | None = 1) -> History:
+        beta: Callable[[int], float] | None = None, blas_threads: int | None = 1,
+        stop_signals: Sequence[int] = (signal.SIGINT,)) -> History:
     """The loop shared by both objectives: zero_grad → step_fn(t) → check → clip → update.
 
     ``step_fn(t)`` computes the step-t loss and adds its gradient into
@@ -179,49 +191,34 @@ def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict
     restored to those of the last finite step, a :class:`DivergenceWarning`
     says so, and the history records ``diverged`` and the message.
 
+    One of ``stop_signals`` (default: Ctrl-C) ends the run at the end of the
+    current step: the history records ``interrupted`` and the steps done, and
+    the final evaluation still runs. A second one interrupts at once.
+
     ``blas_threads`` caps BLAS threads during the loop (None: leave as is). The
     default 1 is measured to be faster for these small matrix products, and
     much faster on a busy machine (``benchmarks/speed.py``).
     """
     steps = check_int(steps, "steps")
     opt = _make_optimizer(model, optimizer, lr)
-    history = History(objective)
+    history = History(objective, steps=steps)
     last_good = {key: value.copy() for key, value in model.params.items()}
     bar = _progress_bar(steps, progress, objective)
     limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else None
     try:
-        for t in range(steps):
-            model.zero_grad()
-            try:
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss = step_fn(t)
-            except NonFiniteError:  # a layer met NaN / inf from the one before it
-                loss = math.nan
-            if not (math.isfinite(loss) and _finite_grads(model.grads)):
-                for key, value in model.params.items():
-                    value[...] = last_good[key]
-                what = "loss" if not math.isfinite(loss) else "gradient"
-                history.diverged = True
-                history.message = (f"training diverged at step {t}: non-finite {what} ({loss}); "
-                                   f"stopped and kept the parameters of step {t - 1}"
-                                   + (" (the initial ones)" if t == 0 else "")
-                                   + ". Try a smaller learning rate or clip_norm.")
-                warnings.warn(history.message, DivergenceWarning, stacklevel=2)
-                break
-            history.loss.append(loss)
-            if beta is not None:
-                history.beta.append(float(beta(t)))
-            for key, value in model.params.items():
-                np.copyto(last_good[key], value)
-            if clip_norm is not None:
-                optim_module.clip_grad_norm(model.grads, clip_norm)
-            opt.step()
-            if evaluate is not None and eval_every and (t + 1) % eval_every == 0 and t + 1 < steps:
-                history.record(t + 1, **evaluate())
-            if bar is not None:
-                bar.update(1)
-                if t % 50 == 0:
-                    bar.set_postfix(loss=f"{loss:.4f}")
+        with _StopOnSignals(stop_signals) as stop:
+            for t in range(steps):
+                if not _one_step(model, step_fn, opt, t, history, last_good, beta, clip_norm):
+                    break
+                if evaluate is not None and eval_every and (t + 1) % eval_every == 0 and t + 1 < steps:
+                    history.record(t + 1, **evaluate())
+                if bar is not None:
+                    bar.update(1)
+                    if t % 50 == 0:
+                        bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
+                if stop.received is not None:
+                    history.interrupted = True
+                    break
     finally:
         if bar is not None:
             bar.close()
@@ -230,6 +227,37 @@ def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict
     if evaluate is not None:
         history.record(len(history.loss), **evaluate())
     return history
+
+
+def _one_step(model: Any, step_fn: Callable[[int], float], opt: optim_module.Optimizer, t: int, history: History,
+              last_good: dict[str, np.ndarray], beta: Callable[[int], float] | None, clip_norm: float | None) -> bool:
+    """Step ``t`` of :func:`fit`; False (parameters restored, history told why) when it was not finite."""
+    model.zero_grad()
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss = step_fn(t)
+    except NonFiniteError:  # a layer met NaN / inf from the one before it
+        loss = math.nan
+    if not (math.isfinite(loss) and _finite_grads(model.grads)):
+        for key, value in model.params.items():
+            value[...] = last_good[key]
+        what = "loss" if not math.isfinite(loss) else "gradient"
+        history.diverged = True
+        history.message = (f"training diverged at step {t}: non-finite {what} ({loss}); "
+                           f"stopped and kept the parameters of step {t - 1}"
+                           + (" (the initial ones)" if t == 0 else "")
+                           + ". Try a smaller learning rate or clip_norm.")
+        warnings.warn(history.message, DivergenceWarning, stacklevel=4)
+        return False
+    history.loss.append(loss)
+    if beta is not None:
+        history.beta.append(float(beta(t)))
+    for key, value in model.params.items():
+        np.copyto(last_good[key], value)
+    if clip_norm is not None:
+        optim_module.clip_grad_norm(model.grads, clip_norm)
+    opt.step()
+    return True
 
 
 def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.ndarray]:
@@ -257,7 +285,8 @@ def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.
 
 def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
             optimizer: Any = "adam", test_data: Any = None, eval_every: int = 0, clip_norm: float | None = None,
-            rng: RngLike = None, progress: bool | None = None) -> History:
+            rng: RngLike = None, progress: bool | None = None,
+            stop_signals: Sequence[int] = (signal.SIGINT,)) -> History:
     """Fit ``model`` by maximum likelihood (forward KL) on an array or a sampler.
 
     Parameters
@@ -266,23 +295,30 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
         Training points (minibatches are drawn epoch by epoch), or a fresh
         sample for every step (e.g. ``lambda n, rng: nf.datasets.sample("moons", n, rng)``).
     test_data : (M, D) array, optional
-        Held-out points; the history records their NLL (``"test_nll"``) every
-        ``eval_every`` steps and at the end.
+        Held-out points; the history records their NLL (``"test_nll"``, with
+        its standard error ``"test_nll_se"``) every ``eval_every`` steps and at the end.
     rng : None, int or Generator
         The only source of randomness (minibatch order / fresh samples).
+    stop_signals : signal numbers
+        Signals that end the run at the end of the current step (default Ctrl-C); see :func:`fit`.
 
     Returns
     -------
     History
         ``history.loss`` (train NLL per step), ``history.eval["test_nll"]``.
+        ``history.diverged`` also when the test NLL (or, without test data, the
+        minibatch loss) ended above its start by more than three standard errors + ``DIVERGENCE_SLACK``.
     """
     batch_size = check_int(batch_size, "batch_size")
     rng = as_generator(rng)
     sampler = _as_sampler(data, model.dim)
-    evaluate = None
+    evaluate = start = None
     if test_data is not None:
         test_data = check_array(test_data, model.dim, "fit_mle", "test_data")
-        evaluate = lambda: {"test_nll": test_nll(model, test_data)}  # noqa: E731
+
+        def evaluate() -> dict[str, float]:
+            nll, se = mean_and_se(_nll_per_point(model, test_data))
+            return {"test_nll": nll, "test_nll_se": se}
 
     def step(t: int) -> float:
         try:
@@ -291,38 +327,66 @@ def fit_mle(model: Any, data: Any, *, steps: int = 1000, batch_size: int = 256, 
             raise ValueError(str(err)) from None
         return mle_step(model, batch)
 
-    return fit(model, step, evaluate, objective="forward KL (MLE)", steps=steps, optimizer=optimizer, lr=lr,
-               clip_norm=clip_norm, eval_every=eval_every, progress=progress)
+    if evaluate is not None and not any(_needs_data_init(layer) for layer in getattr(model, "layers", ())):
+        start = evaluate()["test_nll"]  # the yardstick of divergence: the initial model's test NLL
+    history = fit(model, step, evaluate, objective="forward KL (MLE)", steps=steps, optimizer=optimizer, lr=lr,
+                  clip_norm=clip_norm, eval_every=eval_every, progress=progress, stop_signals=stop_signals)
+    if start is not None and history.loss:
+        ended_worse(history, "the test NLL", start, history.last("test_nll"), 3.0 * history.last("test_nll_se"), lr)
+    else:  # no test data, or an ActNorm still to initialise from the first batch
+        loss_trend(history, lr)
+    return history
+
+
+def _needs_data_init(layer: Any) -> bool:
+    """A layer that initialises itself from its first batch (ActNorm): evaluating first would consume that."""
+    return getattr(layer, "initialized", True) is False
 
 
 def fit_reverse_kl(model: Any, target: Any, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
                    optimizer: Any = "adam", beta: float | Callable[[int], float] = 1.0, eval_every: int = 0,
                    eval_samples: int = 20_000, iwae_k: int = 100, clip_norm: float | None = None,
-                   rng: RngLike = None, progress: bool | None = None) -> History:
+                   rng: RngLike = None, progress: bool | None = None,
+                   stop_signals: Sequence[int] = (signal.SIGINT,)) -> History:
     """Fit ``model`` to an unnormalised target π̃ by reverse KL, through ``inverse``.
 
     Parameters
     ----------
-    target : object with ``log_prob(x)`` (= log π̃, unnormalised), ``grad_log_prob(x)``
-        and ``log_z`` (float or None), e.g. ``nf.targets.get("U1")``.
+    target : str, or object with ``log_prob(x)`` (= log π̃, unnormalised), ``grad_log_prob(x)``
+        and ``log_z`` (float or None): a name of :data:`nflows_np.targets.NAMES`
+        (e.g. ``"U1"``) or an object such as ``nf.targets.get("U1")``.
     beta : float or callable(step) -> float
         Annealing weight on log π̃, e.g. ``linear_beta(0.01, 1.0, steps // 2)``.
+    stop_signals : signal numbers
+        Signals that end the run at the end of the current step (default Ctrl-C); see :func:`fit`.
 
     Returns
     -------
     History
         ``history.loss`` (F_β per step); evaluations ``"free_energy"`` (F at
-        β = 1), ``"log_z_iwae"`` (the IWAE estimate, a lower bound on log Z),
-        and ``"kl"`` = F + log Z where the target knows log Z.
+        β = 1, with its standard error ``"free_energy_se"``), ``"log_z_iwae"``
+        (the IWAE estimate, a lower bound on log Z), and ``"kl"`` = F + log Z
+        where the target knows log Z. ``history.diverged`` also when F ended
+        above its value before training by more than three standard errors + ``DIVERGENCE_SLACK``;
+        ``history.warnings`` holds a KL estimate below zero beyond three
+        standard errors (:class:`KLEstimateWarning`).
     """
+    if isinstance(target, str):
+        from nflows_np import targets  # imported here: targets is not needed by MLE users
+
+        target = targets.get(target)
+    if not callable(getattr(target, "log_prob", None)):
+        raise TypeError(f"fit_reverse_kl: target must be a target name or have log_prob(x), got {type(target).__name__}")
     batch_size = check_int(batch_size, "batch_size")
     rng = as_generator(rng)
-    eval_rng = as_generator(int(rng.integers(2**63)))
+    eval_seed = int(rng.integers(2**63))
+    eval_rng = as_generator(eval_seed)
     beta_fn = beta if callable(beta) else (lambda t, b=float(beta): b)
 
     def evaluate() -> dict[str, float]:
-        f = free_energy(model, target, eval_samples, eval_rng)
-        values = {"free_energy": f, "log_z_iwae": log_z_iwae(model, target, eval_samples, iwae_k, eval_rng)}
+        f, se = _free_energy_and_se(model, target, eval_samples, eval_rng)
+        values = {"free_energy": f, "free_energy_se": se,
+                  "log_z_iwae": log_z_iwae(model, target, eval_samples, iwae_k, eval_rng)}
         if getattr(target, "log_z", None) is not None:
             values["kl"] = f + target.log_z
         return values
@@ -330,5 +394,13 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 1000, batch_size: in
     def step(t: int) -> float:
         return reverse_kl_step(model, target, model.base.sample(batch_size, rng), beta_fn(t))
 
-    return fit(model, step, evaluate, objective="reverse KL", steps=steps, optimizer=optimizer, lr=lr,
-               clip_norm=clip_norm, eval_every=eval_every, progress=progress, beta=beta_fn)
+    # F of the initial model, from its own random stream (the evaluations' stream is left as it was).
+    start, start_se = _free_energy_and_se(model, target, eval_samples, np.random.default_rng([eval_seed, 1]))
+    history = fit(model, step, evaluate, objective="reverse KL", steps=steps, optimizer=optimizer, lr=lr,
+                  clip_norm=clip_norm, eval_every=eval_every, progress=progress, beta=beta_fn,
+                  stop_signals=stop_signals)
+    if history.loss:
+        ended_worse(history, "F (β = 1)", start, history.last("free_energy"),
+                     3.0 * math.hypot(start_se, history.last("free_energy_se")), lr)
+    negative_kl(history, target)
+    return history

@@ -1,29 +1,40 @@
 """The training sub-commands of ``python -m nflows_np``: ``demo`` (the default job), ``train``, ``plot``, ``list``.
 
-``python -m nflows_np [--out DIR]``
+``python -m nflows_np [--out DIR] [--force]``
     The default job (``demo``): a RealNVP fitted to ``moons`` by maximum
     likelihood and a planar flow fitted to ``U1`` by reverse KL; pictures in
-    ``DIR/realnvp-moons/`` and ``DIR/planar-U1/``, and a summary.
-``train --flow NAME (--data NAME | --target NAME) [--steps N] [--batch-size N] [--lr X] [--seed S] [--out DIR]``
+    ``DIR/realnvp-moons/`` and ``DIR/planar-U1/`` (DIR: ``nflows_np_out``), and a summary.
+``train --flow NAME (--data NAME | --target NAME) [--steps N] [--batch-size N] [--lr X] [--seed S] [--out DIR] [--force]``
     One run. ``--data`` means forward KL (MLE; the summary compares the test
     NLL with the data entropy), ``--target`` reverse KL (β annealed from 0.01
     to 1 over the first ``--anneal`` fraction of the steps; the summary gives
-    KL(p‖π) = F + log Z). Writes the pictures, ``model.npz`` and ``history.json``.
+    KL(p‖π) = F + log Z). Writes the pictures, ``model.npz`` and ``history.json``
+    to ``--out DIR``, by default to ``nflows_np_out/<flow>-<data or target>/``.
 ``plot MODEL.npz [--out DIR]``
     Redraw the pictures of a saved run (the spec in the file says which flow,
     and which data or target).
 ``list``
     The flows, the datasets with their entropies, the targets with log Z.
 
-Bad arguments raise :class:`~nflows_np.cli.common.UsageError`: one line, exit status 2.
+Output folders: a run never silently replaces an earlier one. Without
+``--out``, a taken folder gets a numbered suffix (``realnvp-moons-2``); a folder
+named by ``--out`` that already holds a run is refused unless ``--force``.
+
+Exit status (``EXIT_STATUS``): 0 the run finished and nothing casts doubt on it;
+3 it finished but a WARNING line says why its result is not to be trusted
+(training diverged, a KL estimate below zero); 130 interrupted (SIGINT / SIGTERM
+stop training at the end of the current step; what was trained is saved);
+2 bad arguments (one line, :class:`~nflows_np.cli.common.UsageError`); 1 an
+unexpected error (a traceback).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
-import io
 import json
 import os
+import signal
 import tempfile
 import time
 import warnings
@@ -35,18 +46,21 @@ import numpy as np
 
 from nflows_np import datasets, models, targets, train
 from nflows_np.cli.common import UsageError, parse_number
+from nflows_np.cli.pictures import draw_pictures
 from nflows_np.composition import FlowModel
 
 DEFAULT_OUT = "nflows_np_out"
 MODEL_FILE = "model.npz"
 HISTORY_FILE = "history.json"
+RUN_FILES = (MODEL_FILE, HISTORY_FILE)  # a folder holding one of these holds a run
+TRUSTWORTHY, USAGE, DOUBTFUL, INTERRUPTED = 0, 2, 3, 130
+EXIT_STATUS = (f"exit status: {TRUSTWORTHY} finished and trustworthy; {DOUBTFUL} finished, but a WARNING line says "
+               f"why not to trust it (diverged, negative KL); {INTERRUPTED} interrupted (Ctrl-C or SIGTERM stop at "
+               f"the end of the current step and save what was trained); {USAGE} bad arguments; 1 unexpected error")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 TEST_POINTS = 5000      # MLE: held-out points for the test NLL
 EVAL_SAMPLES = 10_000   # reverse KL: model samples per estimate of F and log Z
 EVALUATIONS = 5         # evaluations during a run (and one at the end)
-PICTURE_POINTS = 2000  # samples per scatter picture (half as many in the step panels and the GIF)
-DATA_BOUNDS = ((-4.0, 4.0), (-4.0, 4.0))  # the window of every toy dataset's pictures
-RESOLUTION = 150  # density grids: 150² model evaluations per picture
-DPI = 90
 
 
 @dataclass(frozen=True)
@@ -83,13 +97,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo``, ``train``, ``plot`` and ``list`` sub-commands."""
     demo = subparsers.add_parser("demo", help="the default job: RealNVP on moons (MLE) and planar on U1 (reverse KL)",
                                  description="Train the two example flows, draw their pictures, print a summary. "
-                                             "Also what `python -m nflows_np [--out DIR]` runs.")
-    demo.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+                                             "Also what `python -m nflows_np [--out DIR]` runs.",
+                                 epilog=EXIT_STATUS)
+    demo.add_argument("--out", metavar="DIR", help=f"output folder of the two runs (default {DEFAULT_OUT}; "
+                                                   "a taken run folder there gets a numbered suffix)")
+    demo.add_argument("--force", action="store_true", help="overwrite runs already in --out DIR")
     demo.set_defaults(func=run_demo)
 
     fit = subparsers.add_parser("train", help="train one flow on a dataset (MLE) or a target (reverse KL)",
                                 description="Train a flow. --data NAME: forward KL (maximum likelihood) on a toy "
-                                            "dataset; --target NAME: reverse KL to an unnormalised density.")
+                                            "dataset; --target NAME: reverse KL to an unnormalised density.",
+                                epilog=EXIT_STATUS)
     fit.add_argument("--flow", default="realnvp", help=f"one of {', '.join(models.NAMES)} (default realnvp)")
     fit.add_argument("--data", metavar="NAME", help=f"dataset, one of {', '.join(datasets.NAMES)}")
     fit.add_argument("--target", metavar="NAME", help=f"target density, one of {', '.join(targets.NAMES)}")
@@ -101,7 +119,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--hidden", metavar="H,H", help="hidden widths of the conditioner networks, e.g. 64,64")
     fit.add_argument("--anneal", default=Run.anneal, metavar="FRACTION",
                      help=f"reverse KL: β rises from 0.01 to 1 over this fraction of the steps (default {Run.anneal})")
-    fit.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    fit.add_argument("--out", metavar="DIR", help=f"output folder (default {DEFAULT_OUT}/FLOW-DATA or "
+                                                  f"{DEFAULT_OUT}/FLOW-TARGET, with a numbered suffix if taken)")
+    fit.add_argument("--force", action="store_true", help="overwrite the run already in --out DIR")
     fit.set_defaults(func=run_train)
 
     redraw = subparsers.add_parser("plot", help="redraw the pictures of a saved model",
@@ -139,6 +159,27 @@ def _output_folder(path: str) -> str:
     return path
 
 
+def _holds_run(path: str) -> bool:
+    return any(os.path.exists(os.path.join(path, name)) for name in RUN_FILES)
+
+
+def run_folder(base: str, named: bool, force: bool) -> str:
+    """Where a run goes: ``base`` itself, unless it already holds a run.
+
+    A folder the user named (``named``) is then refused unless ``force``; a
+    default one becomes ``base-2``, ``base-3``, … (the first that holds none).
+    """
+    if not _holds_run(base) or (named and force):
+        return base
+    if named:
+        raise UsageError(f"output folder {base!r} already holds a run ({', '.join(RUN_FILES)}); "
+                         "pass --force to overwrite it, or choose another --out")
+    number = 2
+    while _holds_run(f"{base}-{number}"):
+        number += 1
+    return f"{base}-{number}"
+
+
 def run_from_args(args: argparse.Namespace) -> Run:
     """The :class:`Run` that ``train``'s arguments describe, every value checked."""
     if (args.data is None) == (args.target is None):
@@ -164,26 +205,65 @@ def run_from_args(args: argparse.Namespace) -> Run:
     return run
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt (as Ctrl-C does) outside the training loop, which handles both itself."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """``train``: one run, its files and its summary line."""
+    """``train``: one run, its files and its summary line; the exit status says whether to trust it."""
     run = run_from_args(args)
-    print(train_and_draw(run, _output_folder(args.out)))
-    return 0
+    out = _output_folder(run_folder(args.out or os.path.join(DEFAULT_OUT, run.name), args.out is not None,
+                                    args.force))
+    print(f"training {run.flow} on {run.data or run.target}; output folder {out}/", flush=True)
+    with _sigterm_as_interrupt():
+        line, history = train_and_draw(run, out)
+    return _report(history, run, out, line)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """The default job: every run of ``DEMO_RUNS``, each in its own sub-folder, then a summary."""
-    out = _output_folder(args.out)
+    out = args.out or DEFAULT_OUT
+    folders = [run_folder(os.path.join(out, run.name), args.out is not None, args.force) for run in DEMO_RUNS]
     start = time.perf_counter()
-    lines = []
-    for run in DEMO_RUNS:
-        print(f"training {run.flow} on {run.data or run.target} ...", flush=True)
-        lines.append(train_and_draw(run, _output_folder(os.path.join(out, run.name))))
+    lines, status = [], TRUSTWORTHY
+    with _sigterm_as_interrupt():
+        for run, folder in zip(DEMO_RUNS, folders):
+            folder = _output_folder(folder)
+            print(f"training {run.flow} on {run.data or run.target} into {folder}/ ...", flush=True)
+            line, history = train_and_draw(run, folder)
+            if history.interrupted:
+                return _report(history, run, folder, line)
+            lines.append(line + "".join(f"\n    WARNING: {w}" for w in _doubts(history)))
+            status = max(status, DOUBTFUL if _doubts(history) else TRUSTWORTHY)
     print("\nsummary")
     for line in lines:
         print(f"  {line}")
-    print(f"pictures in {out}/ ({time.perf_counter() - start:.1f} s in all)")
-    return 0
+    print(f"pictures in {', '.join(f + '/' for f in folders)} ({time.perf_counter() - start:.1f} s in all)")
+    return status
+
+
+def _doubts(history: train.History) -> list[str]:
+    """Why not to trust a finished run: divergence, then every warning."""
+    diverged = [f"{history.message} (--lr)"] if history.diverged else []
+    return diverged + list(history.warnings)
+
+
+def _report(history: train.History, run: Run, out: str, line: str) -> int:
+    """Print one run's outcome; return its exit status."""
+    if history.interrupted:
+        print(f"interrupted at step {len(history.loss)}/{run.steps}; saved to {out}/", flush=True)
+        return INTERRUPTED
+    print(line)
+    for doubt in _doubts(history):
+        print(f"WARNING: {doubt}")
+    print(f"saved to {out}/")
+    return DOUBTFUL if _doubts(history) else TRUSTWORTHY
 
 
 def run_plot(args: argparse.Namespace) -> int:
@@ -228,14 +308,20 @@ def build_model(run: Run, rng: np.random.Generator) -> FlowModel:
     return models.BUILDERS[run.flow](**options, rng=rng)
 
 
-def train_and_draw(run: Run, out: str) -> str:
-    """Train ``run``, write ``model.npz``, ``history.json`` and the pictures to ``out``; return a summary line."""
+def train_and_draw(run: Run, out: str) -> tuple[str, train.History]:
+    """Train ``run``, write ``model.npz``, ``history.json`` and the pictures to ``out``.
+
+    Returns the summary line and the history (``interrupted``, ``diverged`` and
+    ``warnings`` say whether to trust it). An interrupted run is saved as far as it got.
+    """
     model_rng, train_rng, test_rng, picture_rng = (np.random.default_rng(s) for s in
                                                    np.random.SeedSequence(run.seed).spawn(4))
     model = build_model(run, model_rng)
     start = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", train.DivergenceWarning)  # reported in the summary instead
+        # reported by the summary instead (WARNING lines and the exit status)
+        warnings.simplefilter("ignore", train.DivergenceWarning)
+        warnings.simplefilter("ignore", train.KLEstimateWarning)
         history, result = _fit(run, model, train_rng, test_rng)
     seconds = time.perf_counter() - start
     models.save(model, os.path.join(out, MODEL_FILE), **({"data": run.data} if run.data else {"target": run.target}))
@@ -243,9 +329,8 @@ def train_and_draw(run: Run, out: str) -> str:
         json.dump(history.to_dict(), handle)
     draw_pictures(model, out, picture_rng, run.data, run.target, history.to_dict())
     objective = "MLE" if run.data else "reverse KL"
-    warning = f" WARNING: {history.message}" if history.diverged else ""
-    return f"{run.flow} on {run.data or run.target} ({objective}, {len(history.loss)} steps, {seconds:.1f} s): " \
-           f"{result}{warning}"
+    return (f"{run.flow} on {run.data or run.target} ({objective}, {len(history.loss)} steps, {seconds:.1f} s): "
+            f"{result}"), history
 
 
 def _fit(run: Run, model: FlowModel, train_rng: np.random.Generator,
@@ -255,12 +340,14 @@ def _fit(run: Run, model: FlowModel, train_rng: np.random.Generator,
     if run.data is not None:
         test = datasets.sample(run.data, TEST_POINTS, test_rng)
         history = train.fit_mle(model, lambda n, rng: datasets.sample(run.data, n, rng), steps=run.steps,
-                                batch_size=run.batch_size, lr=run.lr, test_data=test, eval_every=every, rng=train_rng)
+                                batch_size=run.batch_size, lr=run.lr, test_data=test, eval_every=every, rng=train_rng,
+                                stop_signals=STOP_SIGNALS)
         return history, _mle_summary(model, run.data, test)
     target = targets.get(run.target)
     history = train.fit_reverse_kl(model, target, steps=run.steps, batch_size=run.batch_size, lr=run.lr,
                                    beta=train.linear_beta(0.01, 1.0, int(run.anneal * run.steps)),
-                                   eval_every=every, eval_samples=EVAL_SAMPLES, rng=train_rng)
+                                   eval_every=every, eval_samples=EVAL_SAMPLES, rng=train_rng,
+                                   stop_signals=STOP_SIGNALS)
     return history, _reverse_kl_summary(history, target)
 
 
@@ -278,13 +365,14 @@ def _reverse_kl_summary(history: train.History, target: targets.Target) -> str:
     free_energy = history.last("free_energy")
     text = f"F = {free_energy:.3f} nats; IWAE log Z ≈ {history.last('log_z_iwae'):.3f}"
     if target.log_z is not None:
-        text += f"; −log Z = {-target.log_z:.3f}; KL(p‖π) = F + log Z ≈ {history.last('kl'):.3f} nats"
+        text += (f"; −log Z = {-target.log_z:.3f}; KL(p‖π) = F + log Z ≈ {history.last('kl'):.3f} "
+                 f"± {history.last('free_energy_se'):.3f} nats")
         if target.log_z_domain != "plane":
             text += f" (Z over the {target.log_z_domain})"
     return text
 
 
-# -- pictures ---------------------------------------------------------------------------------
+# -- reading a saved run ------------------------------------------------------------------------
 
 def _read_history(path: str) -> dict | None:
     if not os.path.exists(path):
@@ -294,63 +382,3 @@ def _read_history(path: str) -> dict | None:
             return json.load(handle)
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot read training history {path!r}: {err}") from None
-
-
-def _save(figure: Any, path: str) -> str:
-    """Write ``figure`` as a 256-colour PNG (a third of the size of matplotlib's RGBA one) and close it."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=DPI, format="png")
-    plt.close(figure)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-    return path
-
-
-def _goal(data: str | None, target: str | None, rng: np.random.Generator) -> tuple[Any, Any, np.ndarray]:
-    """What the model was fitted to: (window, log-density, points drawn from it)."""
-    if data is not None:
-        return DATA_BOUNDS, (lambda x: datasets.log_prob(data, x)), datasets.sample(data, PICTURE_POINTS // 2, rng)
-    goal = targets.get(target)
-    return goal.bounds, goal.log_prob, goal.sample(PICTURE_POINTS // 2, rng)
-
-
-def draw_pictures(model: Any, out: str, rng: np.random.Generator, data: str | None = None,
-                  target: str | None = None, history: dict | None = None) -> list[str]:
-    """Draw a 2-D model's pictures into ``out``; return their paths.
-
-    - ``density.png``: the data / target density | the model density | model samples
-      (only with ``data`` or ``target``);
-    - ``flow_steps.png``: base samples, then after g_K, …, g_1 (coloured by z₂);
-    - ``space.png``: a grid in z mapped by g | samples coloured by z₂ | (with
-      ``data`` or ``target``) its points mapped to z by f, over the N(0, I) contours;
-    - ``history.png``: the training curves, with the entropy or −log Z line (only with ``history``);
-    - ``flow.gif``: the samples moving layer by layer, K + 1 frames.
-    """
-    from nflows_np import plotting  # imported here: matplotlib would slow every other command's start
-
-    fitted = data is not None or target is not None
-    paths = []
-    if fitted:
-        bounds, log_prob, points = _goal(data, target, rng)
-        comparison = plotting.plot_target_vs_model(log_prob, model, bounds, n=PICTURE_POINTS, rng=rng,
-                                                   resolution=RESOLUTION)
-        comparison.axes[0].set_title(f"{'data' if data else 'target'}: {data or target}")
-        paths.append(_save(comparison.axes[0].figure, os.path.join(out, "density.png")))
-    steps = plotting.plot_flow_steps(model, PICTURE_POINTS // 2, rng)
-    paths.append(_save(steps[0].figure, os.path.join(out, "flow_steps.png")))
-    axes = plotting.new_axes(3 if fitted else 2)
-    plotting.plot_grid_deformation(model, ax=axes[0])
-    plotting.plot_coloured_samples(model, PICTURE_POINTS, rng, ax=axes[1])
-    if fitted:
-        plotting.plot_latent(model, points, ax=axes[2], title=f"{'data' if data else 'target samples'} in z = f(x)")
-    paths.append(_save(axes[0].figure, os.path.join(out, "space.png")))
-    if history is not None:
-        drawn = plotting.plot_history(history, entropy=datasets.ENTROPY[data] if data else None,
-                                      log_z=targets.get(target).log_z if target else None)
-        paths.append(_save(drawn.ax.figure, os.path.join(out, "history.png")))
-    paths.append(os.path.join(out, "flow.gif"))
-    plotting.animate_flow(model, paths[-1], n=PICTURE_POINTS // 2, rng=rng)
-    return paths

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 import nflows_np as nf
-from nflows_np import checkpoint, datasets, models
+from nflows_np import checkpoint, cli, datasets, models
+from nflows_np.cli import train as train_command
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PICTURES = ("density.png", "flow_steps.png", "space.png", "history.png", "flow.gif")
@@ -87,6 +91,125 @@ def test_list_names_everything():
     assert_ok(result)
     for name in models.NAMES + datasets.NAMES + nf.targets.NAMES:
         assert name in result.stdout
+
+
+# -- where a run goes, and whether to trust it ------------------------------------------------
+
+@pytest.fixture
+def in_process(monkeypatch, capsys, tmp_path):
+    """``python -m nflows_np ARGS`` run in this process from ``tmp_path``, pictures skipped: (status, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_command, "draw_pictures", lambda *args, **kwargs: [])
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = cli.main(list(args))
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
+
+
+def test_output_folder_is_printed_numbered_and_never_silently_overwritten(in_process, tmp_path):
+    tiny = ("train", "--flow", "realnvp", "--data", "moons", "--steps", "5", "--batch-size", "32",
+            "--num-layers", "2", "--hidden", "4")
+    first, second = in_process(*tiny), in_process(*tiny)
+    assert first[0] == 0 and second[0] == 0, first + second
+    assert "saved to nflows_np_out/realnvp-moons/" in first[1]
+    assert "saved to nflows_np_out/realnvp-moons-2/" in second[1]  # the first run is left as it was
+    runs = tmp_path / "nflows_np_out"
+    assert sorted(path.name for path in runs.iterdir()) == ["realnvp-moons", "realnvp-moons-2"]
+    before = (runs / "realnvp-moons" / "model.npz").read_bytes()
+    status, _, stderr = in_process(*tiny, "--seed", "1", "--out", "nflows_np_out/realnvp-moons")
+    assert status == 2 and "already holds a run" in stderr and "--force" in stderr
+    assert (runs / "realnvp-moons" / "model.npz").read_bytes() == before
+    status, stdout, _ = in_process(*tiny, "--seed", "1", "--out", "nflows_np_out/realnvp-moons", "--force")
+    assert status == 0 and "saved to nflows_np_out/realnvp-moons/" in stdout
+    assert (runs / "realnvp-moons" / "model.npz").read_bytes() != before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_training_saves_what_it_trained(tmp_path, signum):
+    steps = 1_000_000  # hours of training: only the signal ends this run
+    process = subprocess.Popen([sys.executable, "-m", "nflows_np", "train", "--flow", "realnvp", "--data", "moons",
+                                "--steps", str(steps), "--batch-size", "64", "--num-layers", "2", "--hidden", "8",
+                                "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=tmp_path, env=environment())
+    first_line = process.stdout.readline()  # printed just before the model is built and trained
+    assert "output folder" in first_line, first_line + process.stderr.read()
+    time.sleep(1.5)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, f"exit {process.returncode}\n{stdout}\n{stderr}"
+    assert "Traceback" not in stderr, stderr
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted at step ") and lines[0].endswith(f"; saved to {tmp_path}/")
+    done = int(lines[0].split()[3].split("/")[0])
+    assert lines[0].split()[3] == f"{done}/{steps};" and 0 < done < steps
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["interrupted"] and len(history["loss"]) == done and history["eval_steps"] == [done]
+    model, spec = models.load(tmp_path / "model.npz")
+    assert spec["data"] == "moons" and np.isfinite(model.log_prob(datasets.sample("moons", 10, 0))).all()
+    assert all((tmp_path / name).is_file() for name in PICTURES)
+
+
+def test_a_diverging_run_warns_with_a_hint_and_exits_3(in_process, tmp_path):
+    status, stdout, stderr = in_process("train", "--flow", "realnvp", "--data", "moons", "--lr", "10", "--steps",
+                                        "100", "--num-layers", "2", "--hidden", "8", "--out", "run")
+    assert status == 3, stdout + stderr
+    warning = [line for line in stdout.splitlines() if line.startswith("WARNING: ")]
+    assert len(warning) == 1 and "training diverged" in warning[0] and "smaller learning rate" in warning[0]
+    assert "--lr" in warning[0] and "worse than" in warning[0]
+    assert json.loads((tmp_path / "run" / "history.json").read_text())["diverged"]
+
+
+class GaussianInABox:
+    """N(0, I) whose log Z is the mass inside [−1, 1]²: a model that learns N(0, I) leaks mass out of the box."""
+
+    name, bounds, log_z_domain = "U3", ((-4.0, 4.0), (-4.0, 4.0)), "box [-1,1]^2"
+    log_z = 2 * math.log(math.erf(1 / math.sqrt(2)))  # log P(|z₁| ≤ 1, |z₂| ≤ 1) = −0.763
+
+    def log_prob(self, x):
+        return -0.5 * np.sum(x**2, axis=-1) - math.log(2 * math.pi)
+
+    def grad_log_prob(self, x):
+        return -x
+
+    def sample(self, n, rng):
+        return np.random.default_rng(rng).standard_normal((n, 2))
+
+
+def test_a_kl_estimate_below_zero_warns_with_its_cause_and_exits_3(in_process, tmp_path, monkeypatch):
+    # U3 replaced: the real U3 leaks mass only while its box walls are soft enough.
+    monkeypatch.setattr(nf.targets, "get", lambda name: GaussianInABox())
+    status, stdout, stderr = in_process("train", "--flow", "planar", "--target", "U3", "--steps", "200", "--lr",
+                                        "1e-2", "--num-layers", "2", "--out", "run")
+    assert status == 3, stdout + stderr
+    warning = [line for line in stdout.splitlines() if line.startswith("WARNING: ")]
+    assert len(warning) == 1 and "below zero beyond its Monte Carlo error" in warning[0], stdout
+    assert "mass outside the box [-1,1]^2" in warning[0]
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["warnings"]) == 1
+
+
+def test_exit_status_is_documented():
+    for command in ("train", "demo"):
+        result = nflows(command, "--help")
+        assert_ok(result)
+        text = " ".join(result.stdout.split())
+        assert train_command.EXIT_STATUS in text
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("args", [("list",), ("grade", "--list"), ("--help",)], ids=" ".join)
+def test_a_reader_that_stops_early_ends_the_command_quietly(args, buffered):
+    """``... | head`` / ``... | grep -q``: the reader closes the pipe before the command writes."""
+    env = environment()
+    env.pop("PYTHONUNBUFFERED", None) if buffered else env.update(PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "nflows_np", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    process.stdout.close()  # the reader is gone before the first line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0, stderr
+    assert stderr == ""
 
 
 # -- bad arguments: one line on stderr, exit status 2, no traceback -----------------------------
@@ -218,6 +341,35 @@ def test_saved_model_reloads_with_identical_log_prob(name, tmp_path):
     rebuilt = models.build(checkpoint.read_checkpoint(path)[1])
     checkpoint.load_params(rebuilt, path)
     assert np.array_equal(rebuilt.log_prob(x), expected)
+
+
+def test_save_any_flow_model(tmp_path):
+    """A hand-built model saves its parameters (and run keys); load says how to get it back."""
+    model = nf.FlowModel([nf.gradcheck.randomize_params(nf.ElementwiseAffine(2), 0), nf.Reverse(2)])
+    path = tmp_path / "hand_built.npz"
+    assert models.save(model, path, data="moons") == {"data": "moons"}
+    with pytest.raises(ValueError, match="no spec naming a builder.*load_params"):
+        models.load(path)
+    copy = nf.FlowModel([nf.ElementwiseAffine(2), nf.Reverse(2)])
+    assert checkpoint.load_params(copy, path) == {"data": "moons"}
+    x = np.random.default_rng(1).standard_normal((5, 2))
+    assert np.array_equal(copy.log_prob(x), model.log_prob(x))
+    with pytest.raises(TypeError, match="FlowModel"):
+        models.save("not a model", path)
+
+
+def test_a_corrupt_checkpoint_is_named_without_numpy_advice(tmp_path):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(np.random.default_rng(0).bytes(300))
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as handle:
+        np.save(handle, np.zeros(3))
+    for path in (garbage, single):
+        with pytest.raises(ValueError, match="is not a readable nflows_np checkpoint") as caught:
+            checkpoint.read_checkpoint(path)
+        assert "pickle" not in str(caught.value)
+    with pytest.raises(FileNotFoundError):
+        checkpoint.read_checkpoint(tmp_path / "missing.npz")
 
 
 def test_build_rejects_bad_specs():
