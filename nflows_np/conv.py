@@ -1,0 +1,113 @@
+"""2-D convolutions with their backward, by im2col (written by hand, no autograd).
+
+Layout: images are channels-last inside the convolutions, ``(N, H, W, C)``;
+a k×k kernel is ``(k, k, C_in, C_out)``. With "same" zero padding p = (k − 1)/2,
+
+    y[n, i, j, o] = b[o] + Σ_{a, b < k} Σ_c  x_pad[n, i + a, j + b, c] · w[a, b, c, o].
+
+im2col gathers the k·k·C_in values under the kernel at every output pixel
+into one row, so the convolution is one matrix product
+
+    Y = X_col W_col,   X_col: (N·H·W, k²·C_in),   W_col: (k²·C_in, C_out),
+
+and its backward is two more (the products are the unavoidable cost):
+
+    ∂L/∂W_col = X_colᵀ ∂L/∂Y,   ∂L/∂X_col = ∂L/∂Y W_colᵀ,   ∂L/∂b = Σ_rows ∂L/∂Y,
+
+with ∂L/∂x the sum of ∂L/∂X_col back over the k² shifted windows (col2im).
+Cost: O(N·H·W·k²·C_in·C_out) each way.
+
+The flows keep (N, D) arrays with D = C·H·W flattened in C order (channel,
+row, column); :func:`to_nhwc` and :func:`from_nhwc` convert.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from nflows_np.validation import check_int
+
+__all__ = ["check_shape", "conv2d", "conv2d_vjp", "from_nhwc", "to_nhwc"]
+
+
+def check_shape(shape: Any, who: str) -> tuple[int, int, int]:
+    """An image shape (C, H, W) of positive ints, or a clear error naming ``who``."""
+    try:
+        values = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{who}: shape must be a (C, H, W) tuple of positive ints, got {shape!r}") from None
+    if len(values) != 3:
+        raise ValueError(f"{who}: shape must be (C, H, W), got {shape!r}")
+    c, h, w = (check_int(v, f"{who}: shape entry") for v in values)
+    return c, h, w
+
+
+def to_nhwc(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """(N, C·H·W) rows in C order → a contiguous (N, H, W, C) array."""
+    c, h, w = shape
+    return np.ascontiguousarray(x.reshape(-1, c, h, w).transpose(0, 2, 3, 1))
+
+
+def from_nhwc(y: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) → (N, C·H·W) rows in C order."""
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(y.shape[0], -1)
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+    """"Same" convolution y = x ⋆ w + b of channels-last images, and the cache for :func:`conv2d_vjp`.
+
+    Parameters
+    ----------
+    x : (N, H, W, C_in) array
+    weight : (k, k, C_in, C_out) array, k odd
+    bias : (C_out,) array, optional
+
+    Returns
+    -------
+    y : (N, H, W, C_out) array
+    cache : what :func:`conv2d_vjp` needs (the im2col matrix, shapes, the weight)
+    """
+    n, h, w, c_in = x.shape
+    k = weight.shape[0]
+    if weight.shape[:3] != (k, k, c_in) or k % 2 == 0:
+        raise ValueError(f"conv2d: weight must be (k, k, {c_in}, C_out) with k odd, got {weight.shape}")
+    w_col = weight.reshape(k * k * c_in, -1)
+    if k == 1:  # a 1×1 convolution is a product at every pixel: no patches to gather
+        cols = x.reshape(n * h * w, c_in)
+    else:
+        p = k // 2
+        padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C_in, k, k), a view
+        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * w, k * k * c_in)  # rows (a, b, c) like w_col
+    y = cols @ w_col
+    if bias is not None:
+        y += bias
+    return y.reshape(n, h, w, -1), (cols, x.shape, weight)
+
+
+def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(∂L/∂x, ∂L/∂w, ∂L/∂b) of :func:`conv2d` from ∂L/∂y (N, H, W, C_out).
+
+    With ``need_x=False`` the input gradient is skipped (returned as None):
+    a network's first layer reads data, whose gradient nobody needs.
+    """
+    cols, (n, h, w, c_in), weight = cache
+    k = weight.shape[0]
+    g = grad_y.reshape(n * h * w, -1)
+    grad_w = (cols.T @ g).reshape(weight.shape)  # Y = X_col W_col ⇒ ∂L/∂W_col = X_colᵀ ∂L/∂Y
+    grad_b = g.sum(axis=0)
+    if not need_x:
+        return None, grad_w, grad_b
+    grad_cols = g @ weight.reshape(k * k * c_in, -1).T  # ∂L/∂X_col = ∂L/∂Y W_colᵀ
+    if k == 1:
+        return grad_cols.reshape(n, h, w, c_in), grad_w, grad_b
+    # col2im: x_pad[i + a, j + b] fed row (i, j) at kernel offset (a, b); add those contributions back.
+    p = k // 2
+    grad_cols = grad_cols.reshape(n, h, w, k, k, c_in)
+    grad_padded = np.zeros((n, h + 2 * p, w + 2 * p, c_in))
+    for a in range(k):
+        for b in range(k):
+            grad_padded[:, a:a + h, b:b + w, :] += grad_cols[:, :, :, a, b, :]
+    return grad_padded[:, p:p + h, p:p + w, :], grad_w, grad_b
