@@ -47,12 +47,12 @@ def check_shape(shape: Any, who: str) -> tuple[int, int, int]:
 def to_nhwc(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """(N, C·H·W) rows in C order → a contiguous (N, H, W, C) array."""
     c, h, w = shape
-    return np.ascontiguousarray(x.reshape(-1, c, h, w).transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(x.reshape(x.shape[0], c, h, w).transpose(0, 2, 3, 1))
 
 
 def from_nhwc(y: np.ndarray) -> np.ndarray:
     """(N, H, W, C) → (N, C·H·W) rows in C order."""
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(y.shape[0], -1)
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(y.shape[0], int(np.prod(y.shape[1:])))
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
@@ -84,7 +84,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     y = cols @ w_col
     if bias is not None:
         y += bias
-    return y.reshape(n, h, w, -1), (cols, x.shape, weight)
+    return y.reshape(n, h, w, weight.shape[3]), (cols, x.shape, weight)
 
 
 def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -95,7 +95,7 @@ def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.
     """
     cols, (n, h, w, c_in), weight = cache
     k = weight.shape[0]
-    g = grad_y.reshape(n * h * w, -1)
+    g = grad_y.reshape(n * h * w, weight.shape[3])
     grad_w = (cols.T @ g).reshape(weight.shape)  # Y = X_col W_col ⇒ ∂L/∂W_col = X_colᵀ ∂L/∂Y
     grad_b = g.sum(axis=0)
     if not need_x:

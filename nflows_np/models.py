@@ -16,6 +16,8 @@ nice       AdditiveCoupling (alternating masks), then one ElementwiseAffine
            (NICE's diagonal scaling)
 maf        MaskedAutoregressive, with a Reverse between consecutive ones
 glow       (ActNorm → LULinear → AffineCoupling), repeated
+glow_image multi-scale Glow on images: per level, Squeeze → K × (ChannelActNorm
+           → InvertibleConv1x1 → ConvAffineCoupling), then FactorOut of half
 planar     Planar × K          (closed form in the generative direction g)
 radial     Radial × K
 sylvester  Sylvester(m, variant) × K
@@ -39,7 +41,12 @@ from nflows_np.flows.elementwise import ElementwiseAffine
 from nflows_np.checkpoint import load_params, read_checkpoint, save_params
 from nflows_np.flows.linear import LULinear
 from nflows_np.composition import FlowModel
+from nflows_np.flows.conv_coupling import ConvAffineCoupling
+from nflows_np.flows.multiscale import FactorOut
 from nflows_np.flows.permutation import Reverse
+from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1
+from nflows_np.flows.squeeze import Squeeze
+from nflows_np.validation import lookup
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial
 from nflows_np.flows.sylvester import Sylvester
@@ -50,6 +57,7 @@ __all__ = [
     "RUN_KEYS",
     "build",
     "glow",
+    "glow_image",
     "load",
     "maf",
     "nice",
@@ -100,7 +108,8 @@ def _builder(function: Callable[..., FlowModel]) -> Callable[..., FlowModel]:
         arguments = dict(bound.arguments)
         seed = _seed(arguments.pop("rng"))
         for key in ("dim", "num_layers"):
-            check_int(arguments[key], f"{function.__name__}: {key}")
+            if key in arguments:
+                check_int(arguments[key], f"{function.__name__}: {key}")
         model = function(**arguments, rng=np.random.default_rng(seed))
         model.spec = {"flow": function.__name__, **{key: _json_value(v) for key, v in arguments.items()}, "seed": seed}
         return model
@@ -154,6 +163,56 @@ def glow(dim: int = 2, num_layers: int = 4, hidden: Sequence[int] = (64, 64), da
     for mask in _masks(dim, num_layers):
         layers += [ActNorm(dim, data_init=bool(data_init)), LULinear(dim, rng), AffineCoupling(mask, tuple(hidden), rng)]
     return FlowModel(layers)
+
+
+MIXINGS = ("conv1x1", "reverse", "shuffle")  # Glow's Figure 3 ablation: what mixes channels between couplings
+
+
+def _mixing(kind: str, shape: tuple[int, int, int], rng: np.random.Generator) -> Any:
+    """The channel mixing of a Glow step: the 1×1 convolution, a reversal, or a fixed random shuffle."""
+    if kind == "conv1x1":
+        return InvertibleConv1x1(shape, rng)
+    perm = np.arange(shape[0])[::-1] if kind == "reverse" else rng.permutation(shape[0])
+    return ChannelPermutation(shape, perm)
+
+
+@_builder
+def glow_image(shape: Sequence[int] = (1, 8, 8), levels: int = 2, steps: int = 8, hidden: int = 64,
+               mixing: str = "conv1x1", activation: str = "relu", data_init: bool = True,
+               rng: RngLike = None) -> FlowModel:
+    """Multi-scale Glow on (C, H, W) images (Kingma & Dhariwal 2018), input flattened channel-first.
+
+    Each level: Squeeze → ``steps`` × (ChannelActNorm → mixing → ConvAffineCoupling
+    with ``hidden`` channels); every level but the last then factors out half of
+    its channels (to the base N(0, I)) and the next level works on the rest.
+    ``mixing``: "conv1x1" (Glow), "reverse" or "shuffle" (RealNVP-style fixed
+    permutations, for the ablation); ``activation``: the couplings' ReLU (Glow) or tanh.
+    H and W must be divisible by 2^levels.
+    """
+    mixing = lookup(mixing, MIXINGS, "glow_image: mixing")
+    levels, steps, hidden = (check_int(v, f"glow_image: {k}") for k, v in
+                             (("levels", levels), ("steps", steps), ("hidden", hidden)))
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 3 or shape[1] % 2 ** levels or shape[2] % 2 ** levels:
+        raise ValueError(f"glow_image: shape (C, H, W) needs H and W divisible by 2^levels = {2 ** levels}, "
+                         f"got {shape}")
+    level_layers, shapes = [], []
+    for level in range(levels):
+        squeeze = Squeeze(shape)
+        shape = squeeze.out_shape
+        layers: list[Any] = [squeeze]
+        for _ in range(steps):
+            layers += [ChannelActNorm(shape, bool(data_init)), _mixing(mixing, shape, rng),
+                       ConvAffineCoupling(shape, hidden, rng, activation)]
+        level_layers.append(layers)
+        shapes.append(shape)
+        shape = (shape[0] // 2, shape[1], shape[2])  # the half that goes on
+    inner: FlowModel | None = None
+    for layers, level_shape in zip(reversed(level_layers), reversed(shapes)):
+        if inner is not None:
+            layers = layers + [FactorOut(inner, int(np.prod(level_shape)))]
+        inner = FlowModel(layers)
+    return inner
 
 
 @_builder
