@@ -53,6 +53,7 @@ from nflows_np.flows.sylvester import Sylvester
 
 __all__ = [
     "BUILDERS",
+    "IMAGE_NAMES",
     "NAMES",
     "RUN_KEYS",
     "build",
@@ -234,7 +235,8 @@ def sylvester(dim: int = 2, num_layers: int = 8, m: int | None = None, variant: 
     return FlowModel([Sylvester(dim, m, variant, rng) for _ in range(num_layers)])
 
 
-NAMES: tuple[str, ...] = tuple(BUILDERS)
+IMAGE_NAMES: tuple[str, ...] = ("glow_image",)  # builders of image flows (a ``shape``, not a ``dim``)
+NAMES: tuple[str, ...] = tuple(name for name in BUILDERS if name not in IMAGE_NAMES)  # the flows on R^dim
 
 
 def build(spec: dict) -> FlowModel:
@@ -257,7 +259,7 @@ def build(spec: dict) -> FlowModel:
     arguments = {key: value for key, value in spec.items() if key not in RUN_KEYS}
     name = arguments.pop("flow", None)
     if name not in BUILDERS:
-        raise ValueError(f"build: spec names unknown flow {name!r}; known flows: {', '.join(NAMES)}")
+        raise ValueError(f"build: spec names unknown flow {name!r}; known flows: {', '.join(BUILDERS)}")
     seed = arguments.pop("seed", None)
     accepted = set(inspect.signature(BUILDERS[name]).parameters) - {"rng"}
     unknown = sorted(set(arguments) - accepted)
