@@ -58,6 +58,11 @@ def from_nhwc(y: np.ndarray) -> np.ndarray:
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
     """"Same" convolution y = x ⋆ w + b of channels-last images, and the cache for :func:`conv2d_vjp`.
 
+    Two equal ways, chosen by which side is narrower (the result is the same):
+    C_in ≤ C_out: im2col of the input, Y = X_col W_col (the big matrix has k²·C_in columns);
+    C_in > C_out: product first, P = X W_all with W_all: (C_in, k²·C_out), then each pixel adds
+    the k² shifted slices of P (col2im of the output; the big matrix has k²·C_out columns).
+
     Parameters
     ----------
     x : (N, H, W, C_in) array
@@ -67,13 +72,25 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     Returns
     -------
     y : (N, H, W, C_out) array
-    cache : what :func:`conv2d_vjp` needs (the im2col matrix, shapes, the weight)
+    cache : what :func:`conv2d_vjp` needs
     """
     n, h, w, c_in = x.shape
-    k = weight.shape[0]
+    k, c_out = weight.shape[0], weight.shape[3]
     if weight.shape[:3] != (k, k, c_in) or k % 2 == 0:
         raise ValueError(f"conv2d: weight must be (k, k, {c_in}, C_out) with k odd, got {weight.shape}")
-    w_col = weight.reshape(k * k * c_in, -1)
+    if k > 1 and c_in > c_out:
+        y, cache = _conv2d_output_side(x, weight)
+    else:
+        y, cache = _conv2d_input_side(x, weight)
+    if bias is not None:
+        y += bias
+    return y, cache
+
+
+def _conv2d_input_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, Any]:
+    n, h, w, c_in = x.shape
+    k = weight.shape[0]
+    w_col = weight.reshape(k * k * c_in, weight.shape[3])
     if k == 1:  # a 1×1 convolution is a product at every pixel: no patches to gather
         cols = x.reshape(n * h * w, c_in)
     else:
@@ -81,10 +98,22 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
         padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C_in, k, k), a view
         cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * w, k * k * c_in)  # rows (a, b, c) like w_col
-    y = cols @ w_col
-    if bias is not None:
-        y += bias
-    return y.reshape(n, h, w, weight.shape[3]), (cols, x.shape, weight)
+    return (cols @ w_col).reshape(n, h, w, weight.shape[3]), ("input", cols, x.shape, weight)
+
+
+def _conv2d_output_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, Any]:
+    n, h, w, c_in = x.shape
+    k, c_out = weight.shape[0], weight.shape[3]
+    p = k // 2
+    w_all = weight.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
+    # P[n, u, v, a, b] = w[a, b]ᵀ x[n, u, v]; y[i, j] = Σ_{a,b} P[i + a − p, j + b − p, a, b] (zero outside)
+    products = np.zeros((n, h + 2 * p, w + 2 * p, k, k, c_out))
+    products[:, p:p + h, p:p + w] = (x.reshape(n * h * w, c_in) @ w_all).reshape(n, h, w, k, k, c_out)
+    y = np.zeros((n, h, w, c_out))
+    for a in range(k):
+        for b in range(k):
+            y += products[:, a:a + h, b:b + w, a, b, :]
+    return y, ("output", x, w_all, weight.shape)
 
 
 def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -93,14 +122,16 @@ def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.
     With ``need_x=False`` the input gradient is skipped (returned as None):
     a network's first layer reads data, whose gradient nobody needs.
     """
-    cols, (n, h, w, c_in), weight = cache
-    k = weight.shape[0]
-    g = grad_y.reshape(n * h * w, weight.shape[3])
+    grad_b = grad_y.sum(axis=(0, 1, 2))
+    if cache[0] == "output":
+        return (*_output_side_vjp(cache, grad_y, need_x), grad_b)
+    _, cols, (n, h, w, c_in), weight = cache
+    k, c_out = weight.shape[0], weight.shape[3]
+    g = grad_y.reshape(n * h * w, c_out)
     grad_w = (cols.T @ g).reshape(weight.shape)  # Y = X_col W_col ⇒ ∂L/∂W_col = X_colᵀ ∂L/∂Y
-    grad_b = g.sum(axis=0)
     if not need_x:
         return None, grad_w, grad_b
-    grad_cols = g @ weight.reshape(k * k * c_in, -1).T  # ∂L/∂X_col = ∂L/∂Y W_colᵀ
+    grad_cols = g @ weight.reshape(k * k * c_in, c_out).T  # ∂L/∂X_col = ∂L/∂Y W_colᵀ
     if k == 1:
         return grad_cols.reshape(n, h, w, c_in), grad_w, grad_b
     # col2im: x_pad[i + a, j + b] fed row (i, j) at kernel offset (a, b); add those contributions back.
@@ -111,3 +142,18 @@ def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.
         for b in range(k):
             grad_padded[:, a:a + h, b:b + w, :] += grad_cols[:, :, :, a, b, :]
     return grad_padded[:, p:p + h, p:p + w, :], grad_w, grad_b
+
+
+def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    _, x, w_all, (k, _, c_in, c_out) = cache
+    n, h, w, _ = x.shape
+    p = k // 2
+    # y[i, j] += P[i + a − p, j + b − p, a, b] ⇒ ∂L/∂P[u, v, a, b] = ∂L/∂y[u − a + p, v − b + p] (0 outside)
+    padded = np.pad(grad_y, ((0, 0), (p, p), (p, p), (0, 0)))
+    windows = sliding_window_view(padded, (k, k), axis=(1, 2))[..., ::-1, ::-1]  # [u, v, c, a, b] = g_pad[u+2p−a, v+2p−b]
+    grad_p = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * w, k * k * c_out)
+    rows = x.reshape(n * h * w, c_in)
+    # P = X W_all ⇒ ∂L/∂W_all = Xᵀ ∂L/∂P, ∂L/∂X = ∂L/∂P W_allᵀ
+    grad_w = (rows.T @ grad_p).reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)
+    grad_x = (grad_p @ w_all.T).reshape(n, h, w, c_in) if need_x else None
+    return grad_x, np.ascontiguousarray(grad_w)
