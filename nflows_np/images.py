@@ -32,7 +32,7 @@ import numpy as np
 
 from nflows_np.validation import RngLike, as_generator, check_int, check_real
 
-__all__ = ["LogitTransform", "bits_per_dim", "image_grid"]
+__all__ = ["LogitTransform", "bits_per_dim", "image_grid", "random_shift"]
 
 
 def bits_per_dim(log_density: Any, log_det: Any, dim: int, levels: int) -> np.ndarray:
@@ -117,9 +117,17 @@ class LogitTransform:
             values.append(bits_per_dim(model.log_prob(x), log_det, images.shape[1], self.levels))
         return float(np.mean(np.concatenate(values)))
 
-    def sampler(self, images: Any) -> Callable[[int, np.random.Generator], np.ndarray]:
-        """``sample(n, rng)``: n images drawn epoch by epoch, freshly dequantised, in logit space (for ``fit_mle``)."""
+    def sampler(self, images: Any, shift: int = 0,
+                shape: tuple[int, int] | None = None) -> Callable[[int, np.random.Generator], np.ndarray]:
+        """``sample(n, rng)``: n images drawn epoch by epoch, freshly dequantised, in logit space (for ``fit_mle``).
+
+        ``shift`` > 0 (with ``shape`` = (H, W) of single-channel images): augmentation, each image moved
+        by a random (dy, dx) ∈ {−shift, …, shift}² with zeros shifted in (see :func:`random_shift`).
+        """
         images = self._check_images(images)
+        shift = check_int(shift, "sampler: shift", minimum=0)
+        if shift and (shape is None or shape[0] * shape[1] != images.shape[1]):
+            raise ValueError(f"sampler: shift needs shape = (H, W) with H·W = D = {images.shape[1]}, got {shape!r}")
         order: list[np.ndarray] = []
 
         def sample(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -130,12 +138,27 @@ class LogitTransform:
                 take, order[0] = order[0][:needed], order[0][needed:]
                 chunks.append(images[take])
                 needed -= take.size
-            return self.forward(np.concatenate(chunks), rng)[0]
+            batch = np.concatenate(chunks)
+            if shift:
+                batch = random_shift(batch, shape, shift, rng)
+            return self.forward(batch, rng)[0]
 
         return sample
 
     def __repr__(self) -> str:
         return f"LogitTransform(levels={self.levels}, alpha={self.alpha})"
+
+
+def random_shift(images: np.ndarray, shape: tuple[int, int], shift: int, rng: RngLike = None) -> np.ndarray:
+    """Each (H·W,) image moved by its own random (dy, dx) ∈ {−shift, …, shift}², zeros filling the gap."""
+    rng = as_generator(rng)
+    h, w = shape
+    n = images.shape[0]
+    padded = np.pad(images.reshape(n, h, w), ((0, 0), (shift, shift), (shift, shift)))
+    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, n))
+    rows = dy[:, None] + np.arange(h)  # (N, H): padded row read by output row i
+    cols = dx[:, None] + np.arange(w)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]].reshape(n, h * w)
 
 
 def image_grid(images: Any, shape: tuple[int, int], columns: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
