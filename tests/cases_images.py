@@ -1,5 +1,5 @@
 """Contract cases: the image layers (squeeze, 1×1 convolution, channel ActNorm, channel permutation,
-convolutional coupling, factor-out) and a two-level Glow, on small images.
+convolutional coupling, factor-out, masked and emerging convolutions) and a two-level Glow, on small images.
 
 Parameters are N(0, 0.3²) draws (``randomize_params(…, scale=0.3)``): far from the
 initialisations (the coupling's zero last layer, the 1×1 convolution's orthogonal
@@ -17,6 +17,7 @@ from flow_cases import FlowCase
 
 from nflows_np.composition import FlowModel
 from nflows_np.flows.conv_coupling import ConvAffineCoupling
+from nflows_np.flows.emerging import EmergingConv, MaskedConv2d
 from nflows_np.flows.multiscale import FactorOut
 from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1
 from nflows_np.flows.squeeze import Squeeze
@@ -55,4 +56,11 @@ CASES = [
     FlowCase("ConvAffineCoupling-3x2x4", _randomized(lambda rng: ConvAffineCoupling((3, 2, 4), hidden=3, rng=rng, activation="tanh")), 24),
     FlowCase("FactorOut-3x2x2-keep-2x2x1", _factor_out, 12),
     FlowCase("GlowImage-1x4x4-L2-K1", _glow, 16),
+]
+
+CASES += [
+    FlowCase("MaskedConv2d-lower-2x3x3-k3", _randomized(lambda rng: MaskedConv2d((2, 3, 3), 3, "lower", rng)), 18),
+    FlowCase("MaskedConv2d-upper-3x2x3-k3", _randomized(lambda rng: MaskedConv2d((3, 2, 3), 3, "upper", rng)), 18),
+    FlowCase("MaskedConv2d-lower-1x4x4-k5", _randomized(lambda rng: MaskedConv2d((1, 4, 4), 5, "lower", rng)), 16),
+    FlowCase("EmergingConv-2x3x3-k3", _randomized(lambda rng: EmergingConv((2, 3, 3), 3, rng)), 18),
 ]
