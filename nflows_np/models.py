@@ -42,6 +42,7 @@ from nflows_np.checkpoint import load_params, read_checkpoint, save_params
 from nflows_np.flows.linear import LULinear
 from nflows_np.composition import FlowModel
 from nflows_np.flows.conv_coupling import ConvAffineCoupling
+from nflows_np.flows.emerging import EmergingConv
 from nflows_np.flows.multiscale import FactorOut
 from nflows_np.flows.permutation import Reverse
 from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1
@@ -166,29 +167,36 @@ def glow(dim: int = 2, num_layers: int = 4, hidden: Sequence[int] = (64, 64), da
     return FlowModel(layers)
 
 
-MIXINGS = ("conv1x1", "reverse", "shuffle")  # Glow's Figure 3 ablation: what mixes channels between couplings
+MIXINGS = ("conv1x1", "reverse", "shuffle", "emerging")  # what mixes channels between couplings (Glow's Figure 3)
 
 
 def _mixing(kind: str, shape: tuple[int, int, int], rng: np.random.Generator) -> Any:
     """The channel mixing of a Glow step: the 1×1 convolution, a reversal, or a fixed random shuffle."""
     if kind == "conv1x1":
         return InvertibleConv1x1(shape, rng)
+    if kind == "emerging":
+        return EmergingConv(shape, 3, rng)
     perm = np.arange(shape[0])[::-1] if kind == "reverse" else rng.permutation(shape[0])
     return ChannelPermutation(shape, perm)
 
 
 @_builder
 def glow_image(shape: Sequence[int] = (1, 8, 8), levels: int = 2, steps: int = 8, hidden: int = 64,
-               mixing: str = "conv1x1", activation: str = "relu", data_init: bool = True,
-               rng: RngLike = None) -> FlowModel:
+               mixing: str = "conv1x1", activation: str = "relu", split_prior: bool = True,
+               data_init: bool = True, rng: RngLike = None) -> FlowModel:
     """Multi-scale Glow on (C, H, W) images (Kingma & Dhariwal 2018), input flattened channel-first.
 
     Each level: Squeeze → ``steps`` × (ChannelActNorm → mixing → ConvAffineCoupling
     with ``hidden`` channels); every level but the last then factors out half of
     its channels (to the base N(0, I)) and the next level works on the rest.
     ``mixing``: "conv1x1" (Glow), "reverse" or "shuffle" (RealNVP-style fixed
-    permutations, for the ablation); ``activation``: the couplings' ReLU (Glow) or tanh.
-    H and W must be divisible by 2^levels.
+    permutations, for the ablation), or "emerging" (3×3 emerging convolutions);
+    ``activation``: the couplings' ReLU (Glow) or tanh. H and W must be divisible by 2^levels.
+
+    Prior of the factored half h₂: with ``split_prior`` (Glow's learned prior), one more
+    ConvAffineCoupling before the split maps h₂ to (h₂ − μ(h₁)) ⊙ exp(−log σ(h₁)) ~ N(0, I),
+    i.e. p(h₂ | h₁) = N(μ(h₁), diag σ(h₁)²) with μ, σ a CNN of the kept half h₁ (it starts
+    at μ = 0, σ = 1); without it, p(h₂) = N(0, I).
     """
     mixing = lookup(mixing, MIXINGS, "glow_image: mixing")
     levels, steps, hidden = (check_int(v, f"glow_image: {k}") for k, v in
@@ -211,7 +219,8 @@ def glow_image(shape: Sequence[int] = (1, 8, 8), levels: int = 2, steps: int = 8
     inner: FlowModel | None = None
     for layers, level_shape in zip(reversed(level_layers), reversed(shapes)):
         if inner is not None:
-            layers = layers + [FactorOut(inner, int(np.prod(level_shape)))]
+            prior = [ConvAffineCoupling(level_shape, hidden, rng, activation)] if split_prior else []
+            layers = layers + prior + [FactorOut(inner, int(np.prod(level_shape)))]
         inner = FlowModel(layers)
     return inner
 
