@@ -24,9 +24,9 @@ __all__ = ["ConvAffineCoupling", "ConvNet"]
 
 
 def _activate(a: np.ndarray, activation: str) -> tuple[np.ndarray, np.ndarray]:
-    """(h, ∂h/∂a): ReLU h = max(a, 0), slope 1[a > 0]; tanh h = tanh a, slope 1 − h²."""
+    """(h, ∂h/∂a): ReLU h = max(a, 0), slope 1[a > 0] (kept boolean); tanh h = tanh a, slope 1 − h²."""
     if activation == "relu":
-        return np.maximum(a, 0.0), (a > 0).astype(a.dtype)
+        return np.maximum(a, 0.0), a > 0
     h = np.tanh(a)
     return h, 1.0 - h * h
 
