@@ -20,10 +20,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from nflows_np import models  # noqa: E402
-from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits  # noqa: E402
-from nflows_np.image_train import fit_images  # noqa: E402
-from nflows_np.images import LogitTransform  # noqa: E402
+from nflows_np import models
+from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
+from nflows_np.image_train import fit_images
+from nflows_np.images import LogitTransform
 
 HERE = os.path.dirname(__file__)
 RESULTS = os.path.join(HERE, "results", "glow_ablation.txt")
@@ -53,8 +53,8 @@ def main() -> None:
                 print(f"seed {seed} {mixing:8s} best val {fit.best_val_bpd:.3f} (step {fit.best_step}) "
                       f"test {test:.3f}  {fit.seconds:.0f} s", flush=True)
     lines = [f"Glow mixing ablation on the digits: {ARCHITECTURE}, {args.steps} steps, Adam 1e-3, batch 64",
-             f"run: python benchmarks/glow_ablation.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps}"
-             f"   ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+             (f"run: python benchmarks/glow_ablation.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps}"
+              f"   ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"),
              "validation bits/dim at steps " + " ".join(str(s) for s in runs[0]["steps"])]
     for run in runs:
         lines.append(f"seed {run['seed']} {run['mixing']:8s} " + " ".join(f"{v:.3f}" for v in run["val_bpd"])

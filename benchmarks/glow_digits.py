@@ -26,10 +26,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from nflows_np import models  # noqa: E402
-from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits  # noqa: E402
-from nflows_np.image_train import FullCovarianceGaussian, PixelCategorical, fit_images  # noqa: E402
-from nflows_np.images import LogitTransform  # noqa: E402
+from nflows_np import models
+from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
+from nflows_np.image_train import FullCovarianceGaussian, PixelCategorical, fit_images
+from nflows_np.images import LogitTransform
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 ARCHITECTURE = {"levels": 2, "steps": 8, "hidden": 64}
@@ -77,12 +77,12 @@ def main() -> None:
     lines = [
         "Glow on the 8×8 digits (scikit-learn), test bits/dim of the discrete images (250 test images)",
         f"run: python benchmarks/glow_digits.py --seeds {' '.join(map(str, args.seeds))} --max-steps {args.max_steps}",
-        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.processor() or platform.machine()}, "
-        f"1 BLAS thread, float64, machine shared with other jobs",
+        (f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.processor() or platform.machine()}, "
+         f"1 BLAS thread, float64, machine shared with other jobs"),
         f"glow: {ARCHITECTURE}, {TRAINING}, max_steps {args.max_steps}; logit alpha {ALPHA}",
         "",
-        f"{'seed':>4}  {'glow':>6}  {'full-cov gaussian':>17}  {'per-pixel categorical':>21}  {'best step':>9}  "
-        f"{'train s':>7}  {'ms/step':>7}",
+        (f"{'seed':>4}  {'glow':>6}  {'full-cov gaussian':>17}  {'per-pixel categorical':>21}  {'best step':>9}  "
+         f"{'train s':>7}  {'ms/step':>7}"),
     ]
     for r in rows:
         lines.append(f"{r['seed']:>4}  {r['glow']:6.3f}  {r['gaussian']:17.3f}  {r['categorical']:21.3f}  "

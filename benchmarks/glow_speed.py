@@ -23,10 +23,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from nflows_np import models, optim, train  # noqa: E402
-from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits  # noqa: E402
-from nflows_np.flows import conv_coupling  # noqa: E402
-from nflows_np.images import LogitTransform  # noqa: E402
+from nflows_np import models, optim, train
+from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
+from nflows_np.flows import conv_coupling
+from nflows_np.images import LogitTransform
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "glow_speed.txt")
 BATCH = 64
@@ -111,8 +111,8 @@ def main() -> None:
         seconds_floor = timeit(floor, 10, args.repeats)
     lines = [
         "One Glow training step on the digits (L = 2, K = 8, hidden 64, split priors; batch 64, float64, 1 BLAS thread)",
-        f"run: python benchmarks/glow_speed.py --repeats {args.repeats}   "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine shared with other jobs)",
+        (f"run: python benchmarks/glow_speed.py --repeats {args.repeats}   "
+         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine shared with other jobs)"),
         f"convolutions per step: {len(calls)}; their products: {flops / 1e6:.0f} MFLOP",
         f"step (forward + backward + Adam): {1000 * seconds_step:7.1f} ms",
         f"floor (the convolutions' products only): {1000 * seconds_floor:7.1f} ms",

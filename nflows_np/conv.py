@@ -82,7 +82,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     y : (N, H, W, C_out) array
     cache : what :func:`conv2d_vjp` needs
     """
-    n, h, w, c_in = x.shape
+    c_in = x.shape[3]
     k, c_out = weight.shape[0], weight.shape[3]
     if weight.shape[:3] != (k, k, c_in) or k % 2 == 0:
         raise ValueError(f"conv2d: weight must be (k, k, {c_in}, C_out) with k odd, got {weight.shape}")

@@ -22,6 +22,7 @@ Baselines, fitted to the same data:
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,8 +127,7 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
 
 
 def _bar(steps: int, progress: bool | None) -> Any:
-    import sys
-
+    """A tqdm bar (by default when stderr is a terminal), or None."""
     if progress is None:
         progress = sys.stderr.isatty()
     if not progress:

@@ -12,7 +12,6 @@ scipy cross-check differentiates adaptively with steps up to 0.5, which cross Re
 give a wrong reference Jacobian (measured: 1.6e-4 off on the two-level Glow). The ReLU
 network is checked with small central differences in tests/flows/test_conv_coupling.py.
 """
-import numpy as np
 from flow_cases import FlowCase
 
 from nflows_np.composition import FlowModel

@@ -6,7 +6,6 @@ from scipy.signal import correlate
 from nflows_np.conv import conv2d, conv2d_vjp, from_nhwc, to_nhwc
 from nflows_np.gradcheck import numerical_gradient, rel_error
 
-
 # (C_in, C_out): C_in ≤ C_out takes the im2col path, C_in > C_out the output-side one.
 CHANNELS = [(3, 2), (2, 3)]
 
@@ -30,7 +29,7 @@ def test_conv2d_backward_matches_finite_differences(k, c_in, c_out):
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal((2, 4, 3, c_in)), rng.standard_normal((k, k, c_in, c_out)), rng.standard_normal(c_out)
     grad_y = rng.standard_normal((2, 4, 3, c_out))
-    loss = lambda: float(np.sum(grad_y * conv2d(x, w, b)[0]))  # noqa: E731
+    loss = lambda: float(np.sum(grad_y * conv2d(x, w, b)[0]))
     grad_x, grad_w, grad_b = conv2d_vjp(conv2d(x, w, b)[1], grad_y)
     for name, mine, array in (("x", grad_x, x), ("w", grad_w, w), ("b", grad_b, b)):
         assert rel_error(mine, numerical_gradient(loss, array)) < 1e-7, name

@@ -17,7 +17,7 @@ def test_jacobian_is_the_dense_matrix_and_triangular():
     strict_upper, strict_lower = (lambda m: np.triu(m, 1)), (lambda m: np.tril(m, -1))
     for order, triangle in (("lower", strict_upper), ("upper", strict_lower)):
         layer = randomize_params(MaskedConv2d(shape, 3, order, rng), rng)
-        jac = jacobian(lambda a: layer.forward(a)[0], rng.standard_normal((1, 24)))[0]
+        jac = jacobian(lambda a, layer=layer: layer.forward(a)[0], rng.standard_normal((1, 24)))[0]
         perm = _pixel_order(shape)
         in_pixel_order = jac[np.ix_(perm, perm)]
         np.testing.assert_allclose(in_pixel_order, layer.matrix(), atol=1e-9)
