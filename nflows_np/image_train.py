@@ -33,7 +33,7 @@ import scipy.linalg
 from nflows_np import optim, train
 from nflows_np.images import LogitTransform
 from nflows_np.numerics import LOG_2PI
-from nflows_np.validation import RngLike, as_generator, check_int
+from nflows_np.validation import RngLike, as_generator, check_int, check_real
 
 __all__ = ["FullCovarianceGaussian", "ImageFit", "PixelCategorical", "fit_images"]
 
@@ -57,8 +57,8 @@ class ImageFit:
 
 def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_images: Any, *,
                max_steps: int = 3000, batch_size: int = 64, lr: float = 1e-3, eval_every: int = 100,
-               patience: int = 5, init_batch: int = 512, shift: int = 0, rng: RngLike = None,
-               progress: bool | None = None) -> ImageFit:
+               patience: int = 5, init_batch: int = 512, shift: int = 0, ema: float | None = None,
+               rng: RngLike = None, progress: bool | None = None) -> ImageFit:
     """Fit ``model`` by maximum likelihood on dequantised, logit-transformed images; early stopping.
 
     Parameters
@@ -72,6 +72,8 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
     init_batch : training images for ActNorm's data-dependent initialisation (one forward pass)
     shift : augmentation of single-channel square images by random shifts of up to ``shift`` pixels
         (0: none); the validation images are never shifted
+    ema : decay of an exponential moving average of the parameters (Polyak averaging), e.g. 0.99;
+        when given, the averaged parameters are the ones evaluated, kept and returned
     rng : the only source of randomness (minibatches, dequantisation)
 
     Returns
@@ -91,11 +93,23 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
     best = {key: value.copy() for key, value in model.params.items()}
     bar = _bar(max_steps, progress)
     start = time.perf_counter()
+    averaged = None if ema is None else {key: value.copy() for key, value in model.params.items()}
+    decay = None if ema is None else check_real(ema, "fit_images: ema", minimum=0.0)
+    if decay is not None and decay >= 1.0:
+        raise ValueError(f"fit_images: ema must be a decay in [0, 1), got {ema!r}")
+
+    def step_fn(t: int) -> float:
+        if averaged is not None:  # θ̄ ← decay·θ̄ + (1 − decay)·θ, with θ after the previous update
+            for key, array in model.params.items():
+                averaged[key] *= decay
+                averaged[key] += (1.0 - decay) * array
+        return train.mle_step(model, sampler(batch_size, rng))
+
     step = 0
     while step < max_steps:
         chunk = min(eval_every, max_steps - step)
-        history = train.fit(model, lambda t: train.mle_step(model, sampler(batch_size, rng)), None,
-                            objective="forward KL (MLE)", steps=chunk, optimizer=adam, progress=False)
+        history = train.fit(model, step_fn, None, objective="forward KL (MLE)", steps=chunk, optimizer=adam,
+                            progress=False)
         step += len(history.loss)
         result.loss += history.loss
         if bar is not None:
@@ -103,8 +117,8 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
         if history.diverged:
             result.stopped = history.message
             break
+        current = _swap(model, averaged)
         value = transform.bits_per_dim(model, val_images, rng=val_seed)
-        result.eval_steps.append(step)
         result.val_bpd.append(value)
         if bar is not None:
             bar.set_postfix(val_bpd=f"{value:.3f}")
@@ -112,7 +126,9 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
             result.best_val_bpd, result.best_step = value, step
             for key, array in model.params.items():
                 np.copyto(best[key], array)
-        elif len(result.val_bpd) - 1 - result.val_bpd.index(result.best_val_bpd) >= patience:
+        _swap(model, current)
+        result.eval_steps.append(step)
+        if len(result.val_bpd) - 1 - result.val_bpd.index(result.best_val_bpd) >= patience:
             result.stopped = f"early stop at step {step}: no better validation bits/dim for {patience} evaluations"
             break
     else:
@@ -124,6 +140,16 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
     for key, array in model.params.items():
         np.copyto(array, best[key])
     return result
+
+
+def _swap(model: Any, replacement: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """Copy ``replacement``'s arrays into ``model.params`` in place; return the previous values (None: no-op)."""
+    if replacement is None:
+        return None
+    previous = {key: value.copy() for key, value in model.params.items()}
+    for key, value in model.params.items():
+        np.copyto(value, replacement[key])
+    return previous
 
 
 def _bar(steps: int, progress: bool | None) -> Any:

@@ -26,13 +26,15 @@ def test_full_covariance_gaussian_against_scipy():
     np.testing.assert_allclose(model.log_prob(x[:5]), reference.logpdf(x[:5]), atol=1e-10)
 
 
-def test_fit_images_early_stops_and_keeps_the_best_parameters():
-    """A tiny Glow on 200 digits with lr 3e-2 overfits fast: it stops, and holds its best validation score."""
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_fit_images_early_stops_and_keeps_the_best_parameters(ema):
+    """A tiny Glow on 200 digits with lr 3e-2 overfits fast: it stops, and holds its best validation score
+    (with ``ema``: the score of the averaged parameters, which are the ones returned)."""
     images = load_digits("train").images
     transform = LogitTransform(17, 0.05)
     model = models.glow_image((1, 8, 8), levels=1, steps=1, hidden=4, rng=0)
     fit = fit_images(model, transform, images[:200], images[200:260], max_steps=400, batch_size=32, lr=3e-2,
-                     eval_every=10, patience=2, rng=0, progress=False)
+                     eval_every=10, patience=2, ema=ema, rng=0, progress=False)
     assert len(fit.val_bpd) >= 3 and fit.best_val_bpd == min(fit.val_bpd)
     assert fit.stopped.startswith("early stop") or fit.stopped.startswith("reached"), fit.stopped
     assert transform.bits_per_dim(model, images[200:260], rng=_val_seed(0)) == pytest.approx(fit.best_val_bpd,
@@ -57,3 +59,10 @@ def test_image_glow_saves_and_loads(tmp_path):
     loaded, spec = models.load(path)
     assert spec["flow"] == "glow_image" and spec["data"] == "digits" and spec["data_init"] is False
     np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
+
+
+def test_fit_images_refuses_a_decay_of_one():
+    model = models.glow_image((1, 8, 8), levels=1, steps=1, hidden=4, rng=0)
+    images = load_digits("train").images[:40]
+    with pytest.raises(ValueError, match="ema"):
+        fit_images(model, LogitTransform(17), images, images, max_steps=2, ema=1.0, rng=0, progress=False)
