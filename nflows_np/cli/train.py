@@ -168,7 +168,7 @@ def run_train(args: argparse.Namespace) -> int:
     """``train``: one run, its files and its summary line."""
     if args.data is not None and args.data.lower() == "digits":  # images: a multi-scale Glow (cli/images.py)
         from nflows_np.cli.images import run_digits
-        return run_digits(args, Run.batch_size, Run.lr)
+        return run_digits(args, Run.batch_size)
     run = run_from_args(args)
     print(train_and_draw(run, _output_folder(args.out)))
     return 0
