@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from nflows_np.validation import check_int
 
@@ -61,6 +60,21 @@ def _pad(x: np.ndarray, p: int) -> np.ndarray:
     padded = np.zeros((n, h + 2 * p, w + 2 * p, c))
     padded[:, p:p + h, p:p + w] = x
     return padded
+
+
+def _im2col(padded: np.ndarray, k: int, h: int, w: int, flip: bool = False) -> np.ndarray:
+    """Rows (n, i, j) of the k×k windows of ``padded``: cols[n, i, j, a, b] = padded[n, i + a, j + b].
+
+    ``flip``: the windows read backwards, cols[n, i, j, a, b] = padded[n, i + k−1−a, j + k−1−b].
+    Gathered as k² slice copies into one array (cheaper than a strided view plus a transposed copy).
+    """
+    n, c = padded.shape[0], padded.shape[3]
+    cols = np.empty((n, h, w, k, k, c))
+    for a in range(k):
+        for b in range(k):
+            ra, rb = (k - 1 - a, k - 1 - b) if flip else (a, b)
+            cols[:, :, :, a, b, :] = padded[:, ra:ra + h, rb:rb + w, :]
+    return cols.reshape(n * h * w, k * k * c)
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
@@ -103,9 +117,7 @@ def _conv2d_input_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, A
         cols = x.reshape(n * h * w, c_in)
     else:
         p = k // 2
-        padded = _pad(x, p)
-        windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C_in, k, k), a view
-        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * w, k * k * c_in)  # rows (a, b, c) like w_col
+        cols = _im2col(_pad(x, p), k, h, w)  # rows ordered (a, b, c), like w_col
     return (cols @ w_col).reshape(n, h, w, weight.shape[3]), ("input", cols, x.shape, weight)
 
 
@@ -157,9 +169,7 @@ def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool) -> tuple[np.n
     n, h, w, _ = x.shape
     p = k // 2
     # y[i, j] += P[i + a − p, j + b − p, a, b] ⇒ ∂L/∂P[u, v, a, b] = ∂L/∂y[u − a + p, v − b + p] (0 outside)
-    padded = _pad(grad_y, p)
-    windows = sliding_window_view(padded, (k, k), axis=(1, 2))[..., ::-1, ::-1]  # [u, v, c, a, b] = g_pad[u+2p−a, v+2p−b]
-    grad_p = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * w, k * k * c_out)
+    grad_p = _im2col(_pad(grad_y, p), k, h, w, flip=True)  # [u, v, a, b] = g_pad[u + 2p − a, v + 2p − b]
     rows = x.reshape(n * h * w, c_in)
     # P = X W_all ⇒ ∂L/∂W_all = Xᵀ ∂L/∂P, ∂L/∂X = ∂L/∂P W_allᵀ
     grad_w = (rows.T @ grad_p).reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)

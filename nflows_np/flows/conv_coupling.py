@@ -76,10 +76,12 @@ class ConvNet(Module):
         grad_h2, gw, gb = conv2d_vjp(c3, grad_out)
         g["W3"] += gw
         g["b3"] += gb
-        grad_h1, gw, gb = conv2d_vjp(c2, grad_h2 * on2)
+        grad_h2 *= on2  # through the activation: ∂L/∂a = ∂L/∂h ⊙ act′(a), in place
+        grad_h1, gw, gb = conv2d_vjp(c2, grad_h2)
         g["W2"] += gw
         g["b2"] += gb
-        grad_x, gw, gb = conv2d_vjp(c1, grad_h1 * on1, need_x)
+        grad_h1 *= on1
+        grad_x, gw, gb = conv2d_vjp(c1, grad_h1, need_x)
         g["W1"] += gw
         g["b1"] += gb
         return grad_x
