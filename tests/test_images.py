@@ -82,3 +82,18 @@ def test_image_grid_places_images():
     assert grid.shape == (5, 5)
     np.testing.assert_array_equal(grid[3:5, 0:2], [[8, 9], [10, 11]])
     assert grid[2, 0] == -1 and grid[3, 3] == -1
+
+
+def test_random_shift_moves_each_image_with_zeros_shifted_in():
+    """Every output is its image moved by some (dy, dx) ∈ {−1, 0, 1}², zeros where nothing moved in."""
+    from nflows_np.images import random_shift
+    images = np.arange(1, 17).reshape(1, 16).repeat(50, axis=0)
+    shifted = random_shift(images, (4, 4), 1, rng=0)
+    padded = np.pad(images[0].reshape(4, 4), 1)
+    candidates = {(dy, dx): padded[dy:dy + 4, dx:dx + 4].reshape(16) for dy in range(3) for dx in range(3)}
+    seen = set()
+    for row in shifted:
+        matches = [key for key, value in candidates.items() if np.array_equal(row, value)]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 9  # 50 draws reach all nine shifts
