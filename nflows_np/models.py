@@ -16,6 +16,8 @@ nice       AdditiveCoupling (alternating masks), then one ElementwiseAffine
            (NICE's diagonal scaling)
 maf        MaskedAutoregressive, with a Reverse between consecutive ones
 glow       (ActNorm → LULinear → AffineCoupling), repeated
+glow_image multi-scale Glow on images: per level, Squeeze → K × (ChannelActNorm
+           → InvertibleConv1x1 → ConvAffineCoupling), then FactorOut of half
 planar     Planar × K          (closed form in the generative direction g)
 radial     Radial × K
 sylvester  Sylvester(m, variant) × K
@@ -36,20 +38,28 @@ from nflows_np.checkpoint import load_params, read_checkpoint, save_params
 from nflows_np.composition import FlowModel
 from nflows_np.flows.actnorm import ActNorm
 from nflows_np.flows.autoregressive import MaskedAutoregressive
+from nflows_np.flows.conv_coupling import ConvAffineCoupling
 from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.flows.elementwise import ElementwiseAffine
+from nflows_np.flows.emerging import EmergingConv
 from nflows_np.flows.linear import LULinear
+from nflows_np.flows.multiscale import FactorOut
 from nflows_np.flows.permutation import Reverse
+from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial
+from nflows_np.flows.squeeze import Squeeze
 from nflows_np.flows.sylvester import Sylvester
+from nflows_np.validation import lookup
 
 __all__ = [
     "BUILDERS",
+    "IMAGE_NAMES",
     "NAMES",
     "RUN_KEYS",
     "build",
     "glow",
+    "glow_image",
     "load",
     "maf",
     "nice",
@@ -100,7 +110,8 @@ def _builder(function: Callable[..., FlowModel]) -> Callable[..., FlowModel]:
         arguments = dict(bound.arguments)
         seed = _seed(arguments.pop("rng"))
         for key in ("dim", "num_layers"):
-            check_int(arguments[key], f"{function.__name__}: {key}")
+            if key in arguments:
+                check_int(arguments[key], f"{function.__name__}: {key}")
         model = function(**arguments, rng=np.random.default_rng(seed))
         model.spec = {"flow": function.__name__, **{key: _json_value(v) for key, v in arguments.items()}, "seed": seed}
         return model
@@ -156,6 +167,64 @@ def glow(dim: int = 2, num_layers: int = 4, hidden: Sequence[int] = (64, 64), da
     return FlowModel(layers)
 
 
+MIXINGS = ("conv1x1", "reverse", "shuffle", "emerging")  # what mixes channels between couplings (Glow's Figure 3)
+
+
+def _mixing(kind: str, shape: tuple[int, int, int], rng: np.random.Generator) -> Any:
+    """The channel mixing of a Glow step: the 1×1 convolution, a reversal, or a fixed random shuffle."""
+    if kind == "conv1x1":
+        return InvertibleConv1x1(shape, rng)
+    if kind == "emerging":
+        return EmergingConv(shape, 3, rng)
+    perm = np.arange(shape[0])[::-1] if kind == "reverse" else rng.permutation(shape[0])
+    return ChannelPermutation(shape, perm)
+
+
+@_builder
+def glow_image(shape: Sequence[int] = (1, 8, 8), levels: int = 2, steps: int = 8, hidden: int = 64,
+               mixing: str = "conv1x1", activation: str = "relu", split_prior: bool = True,
+               data_init: bool = True, rng: RngLike = None) -> FlowModel:
+    """Multi-scale Glow on (C, H, W) images (Kingma & Dhariwal 2018), input flattened channel-first.
+
+    Each level: Squeeze → ``steps`` × (ChannelActNorm → mixing → ConvAffineCoupling
+    with ``hidden`` channels); every level but the last then factors out half of
+    its channels (to the base N(0, I)) and the next level works on the rest.
+    ``mixing``: "conv1x1" (Glow), "reverse" or "shuffle" (RealNVP-style fixed
+    permutations, for the ablation), or "emerging" (3×3 emerging convolutions);
+    ``activation``: the couplings' ReLU (Glow) or tanh. H and W must be divisible by 2^levels.
+
+    Prior of the factored half h₂: with ``split_prior`` (Glow's learned prior), one more
+    ConvAffineCoupling before the split maps h₂ to (h₂ − μ(h₁)) ⊙ exp(−log σ(h₁)) ~ N(0, I),
+    i.e. p(h₂ | h₁) = N(μ(h₁), diag σ(h₁)²) with μ, σ a CNN of the kept half h₁ (it starts
+    at μ = 0, σ = 1); without it, p(h₂) = N(0, I).
+    """
+    mixing = lookup(mixing, MIXINGS, "glow_image: mixing")
+    levels, steps, hidden = (check_int(v, f"glow_image: {k}") for k, v in
+                             (("levels", levels), ("steps", steps), ("hidden", hidden)))
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 3 or shape[1] % 2 ** levels or shape[2] % 2 ** levels:
+        raise ValueError(f"glow_image: shape (C, H, W) needs H and W divisible by 2^levels = {2 ** levels}, "
+                         f"got {shape}")
+    level_layers, shapes = [], []
+    for level in range(levels):
+        squeeze = Squeeze(shape)
+        shape = squeeze.out_shape
+        layers: list[Any] = [squeeze]
+        for _ in range(steps):
+            layers += [ChannelActNorm(shape, bool(data_init)), _mixing(mixing, shape, rng),
+                       ConvAffineCoupling(shape, hidden, rng, activation)]
+        level_layers.append(layers)
+        shapes.append(shape)
+        shape = (shape[0] // 2, shape[1], shape[2])  # the half that goes on
+    inner: FlowModel | None = None
+    for layers, level_shape in zip(reversed(level_layers), reversed(shapes)):
+        if inner is not None:
+            prior = [ConvAffineCoupling(level_shape, hidden, rng, activation)] if split_prior else []
+            layers = layers + prior + [FactorOut(inner, int(np.prod(level_shape)))]
+        inner = FlowModel(layers)
+    return inner
+
+
 @_builder
 def planar(dim: int = 2, num_layers: int = 16, rng: RngLike = None) -> FlowModel:
     """Planar flows x = z + û h(wᵀz + b) (Rezende & Mohamed 2015), K = num_layers of them."""
@@ -175,7 +244,8 @@ def sylvester(dim: int = 2, num_layers: int = 8, m: int | None = None, variant: 
     return FlowModel([Sylvester(dim, m, variant, rng) for _ in range(num_layers)])
 
 
-NAMES: tuple[str, ...] = tuple(BUILDERS)
+IMAGE_NAMES: tuple[str, ...] = ("glow_image",)  # builders of image flows (a ``shape``, not a ``dim``)
+NAMES: tuple[str, ...] = tuple(name for name in BUILDERS if name not in IMAGE_NAMES)  # the flows on R^dim
 
 
 def build(spec: dict) -> FlowModel:
@@ -198,7 +268,7 @@ def build(spec: dict) -> FlowModel:
     arguments = {key: value for key, value in spec.items() if key not in RUN_KEYS}
     name = arguments.pop("flow", None)
     if name not in BUILDERS:
-        raise ValueError(f"build: spec names unknown flow {name!r}; known flows: {', '.join(NAMES)}")
+        raise ValueError(f"build: spec names unknown flow {name!r}; known flows: {', '.join(BUILDERS)}")
     seed = arguments.pop("seed", None)
     accepted = set(inspect.signature(BUILDERS[name]).parameters) - {"rng"}
     unknown = sorted(set(arguments) - accepted)

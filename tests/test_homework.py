@@ -129,6 +129,19 @@ def _bugs() -> dict[str, Bug]:
         "sylvester: the m×m determinant": Bug(
             syl, (("np.linalg.slogdet(np.eye(d) + W.T @ V)", "np.linalg.slogdet(np.eye(V.shape[0]) + V @ W.T)"),),
             {_case(syl, "det_lemma: m = 20 000"): "MemoryError"}),
+        "image_layers: log-det without the H·W factor": Bug(
+            "image_layers", (("np.full(x.shape[0], h * w * np.linalg.slogdet(weight)[1])",
+                              "np.full(x.shape[0], np.linalg.slogdet(weight)[1])"),),
+            {_case("image_layers", "conv1x1_forward: log"): "the H·W factor is missing",
+             _case("image_layers", "conv1x1: 5×4×6"): "the H·W factor is missing"}),
+        "image_layers: squeeze with the channels block first": Bug(
+            "image_layers", (("images.transpose(0, 1, 3, 5, 2, 4)", "images.transpose(0, 3, 5, 1, 2, 4)"),),
+            {_case("image_layers", "squeeze: 2×4×4"): "ordered block first",
+             _case("image_layers", "squeeze: 3×6×4"): "ordered block first"}),
+        "image_layers: ∂L/∂W without the log-det term": Bug(
+            "image_layers", (("grad_weight += h * w * np.sum(grad_log_det) * np.linalg.inv(weight).T", "pass"),),
+            {_case("image_layers", "conv1x1_backward: ∂L/∂W"): "the log-det's gradient is missing",
+             _case("image_layers", "conv1x1_backward: 5×4×6"): "the log-det's gradient is missing"}),
         "change_of_variables: log det A without the absolute value": Bug(
             "change_of_variables",
             (("_, log_abs_det_A = np.linalg.slogdet(A)", "log_abs_det_A = np.log(np.linalg.det(A))"),),

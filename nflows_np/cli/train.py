@@ -217,6 +217,13 @@ def _sigterm_as_interrupt():
 
 def run_train(args: argparse.Namespace) -> int:
     """``train``: one run, its files and its summary line; the exit status says whether to trust it."""
+    if args.data is not None and args.data.lower() == "digits":  # images: a multi-scale Glow (cli/images.py)
+        from nflows_np.cli.images import digits_options, run_digits
+        options = digits_options(args, Run.batch_size)
+        out = _output_folder(run_folder(args.out or os.path.join(DEFAULT_OUT, f"{args.flow}-digits"),
+                                        args.out is not None, args.force))
+        print(f"training {args.flow} on digits; output folder {out}/", flush=True)
+        return run_digits(options, out)
     run = run_from_args(args)
     out = _output_folder(run_folder(args.out or os.path.join(DEFAULT_OUT, run.name), args.out is not None,
                                     args.force))

@@ -12,6 +12,10 @@ autoregressive     MaskedAutoregressive              (MADE masks: ``mlp``)
 planar             Planar                             (residual pieces: ``residual``)
 radial             Radial
 sylvester          Sylvester
+squeeze            Squeeze                            (images: (N, C·H·W) rows, channel-first)
+pixelwise          PerPixel, InvertibleConv1x1, ChannelActNorm, ChannelPermutation
+conv_coupling      ConvAffineCoupling                 (conditioner: ``ConvNet``, convolutions: ``nflows_np.conv``)
+multiscale         FactorOut                          (multi-scale architecture)
 =================  ==============================================================
 
 Where a new flow goes
@@ -41,8 +45,13 @@ from nflows_np.flows.permutation import Permutation, Reverse
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial
 from nflows_np.flows.sylvester import Sylvester
+from nflows_np.flows.squeeze import Squeeze
+from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1, PerPixel
+from nflows_np.flows.conv_coupling import ConvAffineCoupling
+from nflows_np.flows.multiscale import FactorOut
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "ElementwiseAffine", "LULinear", "Linear",
     "MaskedAutoregressive", "Permutation", "Planar", "QRLinear", "Radial", "Reverse", "SinhArcsinh", "Sylvester",
+    "Squeeze", "PerPixel", "InvertibleConv1x1", "ChannelActNorm", "ChannelPermutation", "ConvAffineCoupling", "FactorOut",
 ]

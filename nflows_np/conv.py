@@ -1,0 +1,177 @@
+"""2-D convolutions with their backward, by im2col (written by hand, no autograd).
+
+Layout: images are channels-last inside the convolutions, ``(N, H, W, C)``;
+a k×k kernel is ``(k, k, C_in, C_out)``. With "same" zero padding p = (k − 1)/2,
+
+    y[n, i, j, o] = b[o] + Σ_{a, b < k} Σ_c  x_pad[n, i + a, j + b, c] · w[a, b, c, o].
+
+im2col gathers the k·k·C_in values under the kernel at every output pixel
+into one row, so the convolution is one matrix product
+
+    Y = X_col W_col,   X_col: (N·H·W, k²·C_in),   W_col: (k²·C_in, C_out),
+
+and its backward is two more (the products are the unavoidable cost):
+
+    ∂L/∂W_col = X_colᵀ ∂L/∂Y,   ∂L/∂X_col = ∂L/∂Y W_colᵀ,   ∂L/∂b = Σ_rows ∂L/∂Y,
+
+with ∂L/∂x the sum of ∂L/∂X_col back over the k² shifted windows (col2im).
+Cost: O(N·H·W·k²·C_in·C_out) each way.
+
+The flows keep (N, D) arrays with D = C·H·W flattened in C order (channel,
+row, column); :func:`to_nhwc` and :func:`from_nhwc` convert.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nflows_np.validation import check_int
+
+__all__ = ["check_shape", "conv2d", "conv2d_vjp", "from_nhwc", "to_nhwc"]
+
+
+def check_shape(shape: Any, who: str) -> tuple[int, int, int]:
+    """An image shape (C, H, W) of positive ints, or a clear error naming ``who``."""
+    try:
+        values = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{who}: shape must be a (C, H, W) tuple of positive ints, got {shape!r}") from None
+    if len(values) != 3:
+        raise ValueError(f"{who}: shape must be (C, H, W), got {shape!r}")
+    c, h, w = (check_int(v, f"{who}: shape entry") for v in values)
+    return c, h, w
+
+
+def to_nhwc(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """(N, C·H·W) rows in C order → a contiguous (N, H, W, C) array."""
+    c, h, w = shape
+    return np.ascontiguousarray(x.reshape(x.shape[0], c, h, w).transpose(0, 2, 3, 1))
+
+
+def from_nhwc(y: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) → (N, C·H·W) rows in C order."""
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(y.shape[0], int(np.prod(y.shape[1:])))
+
+
+def _pad(x: np.ndarray, p: int) -> np.ndarray:
+    """Zero-pad the two spatial axes of (N, H, W, C) by p (np.pad's generality costs more than the copy here)."""
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2 * p, w + 2 * p, c))
+    padded[:, p:p + h, p:p + w] = x
+    return padded
+
+
+def _im2col(padded: np.ndarray, k: int, h: int, w: int, flip: bool = False) -> np.ndarray:
+    """Rows (n, i, j) of the k×k windows of ``padded``: cols[n, i, j, a, b] = padded[n, i + a, j + b].
+
+    ``flip``: the windows read backwards, cols[n, i, j, a, b] = padded[n, i + k−1−a, j + k−1−b].
+    Gathered as k² slice copies into one array (cheaper than a strided view plus a transposed copy).
+    """
+    n, c = padded.shape[0], padded.shape[3]
+    cols = np.empty((n, h, w, k, k, c))
+    for a in range(k):
+        for b in range(k):
+            ra, rb = (k - 1 - a, k - 1 - b) if flip else (a, b)
+            cols[:, :, :, a, b, :] = padded[:, ra:ra + h, rb:rb + w, :]
+    return cols.reshape(n * h * w, k * k * c)
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+    """"Same" convolution y = x ⋆ w + b of channels-last images, and the cache for :func:`conv2d_vjp`.
+
+    Two equal ways, chosen by which side is narrower (the result is the same):
+    C_in ≤ C_out: im2col of the input, Y = X_col W_col (the big matrix has k²·C_in columns);
+    C_in > C_out: product first, P = X W_all with W_all: (C_in, k²·C_out), then each pixel adds
+    the k² shifted slices of P (col2im of the output; the big matrix has k²·C_out columns).
+
+    Parameters
+    ----------
+    x : (N, H, W, C_in) array
+    weight : (k, k, C_in, C_out) array, k odd
+    bias : (C_out,) array, optional
+
+    Returns
+    -------
+    y : (N, H, W, C_out) array
+    cache : what :func:`conv2d_vjp` needs
+    """
+    c_in = x.shape[3]
+    k, c_out = weight.shape[0], weight.shape[3]
+    if weight.shape[:3] != (k, k, c_in) or k % 2 == 0:
+        raise ValueError(f"conv2d: weight must be (k, k, {c_in}, C_out) with k odd, got {weight.shape}")
+    if k > 1 and c_in > c_out:
+        y, cache = _conv2d_output_side(x, weight)
+    else:
+        y, cache = _conv2d_input_side(x, weight)
+    if bias is not None:
+        y += bias
+    return y, cache
+
+
+def _conv2d_input_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, Any]:
+    n, h, w, c_in = x.shape
+    k = weight.shape[0]
+    w_col = weight.reshape(k * k * c_in, weight.shape[3])
+    if k == 1:  # a 1×1 convolution is a product at every pixel: no patches to gather
+        cols = x.reshape(n * h * w, c_in)
+    else:
+        p = k // 2
+        cols = _im2col(_pad(x, p), k, h, w)  # rows ordered (a, b, c), like w_col
+    return (cols @ w_col).reshape(n, h, w, weight.shape[3]), ("input", cols, x.shape, weight)
+
+
+def _conv2d_output_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, Any]:
+    n, h, w, c_in = x.shape
+    k, c_out = weight.shape[0], weight.shape[3]
+    p = k // 2
+    w_all = weight.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
+    # P[n, u, v, a, b] = w[a, b]ᵀ x[n, u, v]; y[i, j] = Σ_{a,b} P[i + a − p, j + b − p, a, b] (zero outside)
+    products = np.zeros((n, h + 2 * p, w + 2 * p, k, k, c_out))
+    products[:, p:p + h, p:p + w] = (x.reshape(n * h * w, c_in) @ w_all).reshape(n, h, w, k, k, c_out)
+    y = np.zeros((n, h, w, c_out))
+    for a in range(k):
+        for b in range(k):
+            y += products[:, a:a + h, b:b + w, a, b, :]
+    return y, ("output", x, w_all, weight.shape)
+
+
+def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(∂L/∂x, ∂L/∂w, ∂L/∂b) of :func:`conv2d` from ∂L/∂y (N, H, W, C_out).
+
+    With ``need_x=False`` the input gradient is skipped (returned as None):
+    a network's first layer reads data, whose gradient nobody needs.
+    """
+    grad_b = grad_y.sum(axis=(0, 1, 2))
+    if cache[0] == "output":
+        return (*_output_side_vjp(cache, grad_y, need_x), grad_b)
+    _, cols, (n, h, w, c_in), weight = cache
+    k, c_out = weight.shape[0], weight.shape[3]
+    g = grad_y.reshape(n * h * w, c_out)
+    grad_w = (cols.T @ g).reshape(weight.shape)  # Y = X_col W_col ⇒ ∂L/∂W_col = X_colᵀ ∂L/∂Y
+    if not need_x:
+        return None, grad_w, grad_b
+    grad_cols = g @ weight.reshape(k * k * c_in, c_out).T  # ∂L/∂X_col = ∂L/∂Y W_colᵀ
+    if k == 1:
+        return grad_cols.reshape(n, h, w, c_in), grad_w, grad_b
+    # col2im: x_pad[i + a, j + b] fed row (i, j) at kernel offset (a, b); add those contributions back.
+    p = k // 2
+    grad_cols = grad_cols.reshape(n, h, w, k, k, c_in)
+    grad_padded = np.zeros((n, h + 2 * p, w + 2 * p, c_in))
+    for a in range(k):
+        for b in range(k):
+            grad_padded[:, a:a + h, b:b + w, :] += grad_cols[:, :, :, a, b, :]
+    return grad_padded[:, p:p + h, p:p + w, :], grad_w, grad_b
+
+
+def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    _, x, w_all, (k, _, c_in, c_out) = cache
+    n, h, w, _ = x.shape
+    p = k // 2
+    # y[i, j] += P[i + a − p, j + b − p, a, b] ⇒ ∂L/∂P[u, v, a, b] = ∂L/∂y[u − a + p, v − b + p] (0 outside)
+    grad_p = _im2col(_pad(grad_y, p), k, h, w, flip=True)  # [u, v, a, b] = g_pad[u + 2p − a, v + 2p − b]
+    rows = x.reshape(n * h * w, c_in)
+    # P = X W_all ⇒ ∂L/∂W_all = Xᵀ ∂L/∂P, ∂L/∂X = ∂L/∂P W_allᵀ
+    grad_w = (rows.T @ grad_p).reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)
+    grad_x = (grad_p @ w_all.T).reshape(n, h, w, c_in) if need_x else None
+    return grad_x, np.ascontiguousarray(grad_w)
