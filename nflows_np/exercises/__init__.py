@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from nflows_np.exercises import early, late
+from nflows_np.exercises import early, images, late
 from nflows_np.exercises.core import Exercise, Verdict, registry
 from nflows_np.exercises.core import evaluate as _evaluate
 
 __all__ = ["EXERCISES", "Exercise", "Verdict", "check", "evaluate", "get"]
 
 EXERCISES: dict[str, Exercise] = registry(early.RECAP, early.CHANGE_OF_VARIABLES, early.FITTING, early.KL,
-                                          late.JACOBIANS, late.RESIDUAL, late.COUPLING, late.SUMMARY)
+                                          late.JACOBIANS, late.RESIDUAL, late.COUPLING, late.SUMMARY,
+                                          images.IMAGES)
 
 
 def get(key: str) -> Exercise:
