@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from nflows_np.base import Flow, RngLike, as_generator
 from nflows_np.composition import FlowModel
 from nflows_np.conv import check_shape, conv2d, conv2d_vjp, from_nhwc, to_nhwc
+from nflows_np.linalg import triangular_solve
 from nflows_np.validation import check_int, lookup
 
 __all__ = ["EmergingConv", "MaskedConv2d"]
@@ -48,7 +48,7 @@ class MaskedConv2d(Flow):
     Map: z_{o, i, j} = Σ_{a, b, c} K[a, b, c, o] x_{c, i+a−p, j+b−p} ("same" zero padding), with
     the mask M of the module docstring, so that ∂z/∂x is triangular in (row, column, channel) order.
     Log-det: log|det ∂z/∂x| = H·W·Σ_o log_d_o;  inverse: −H·W·Σ_o log_d_o.
-    Inverse: x = A⁻¹ z by back-substitution (``scipy.linalg.solve_triangular``) on the dense
+    Inverse: x = A⁻¹ z by back-substitution (``nflows_np.linalg.triangular_solve``) on the dense
     D×D matrix A of the convolution, in (row, column, channel) order.
     Cost: forward O(N·D·k²·C); inverse O(D²) to build A and O(N·D²) to solve: for small images.
 
@@ -127,7 +127,7 @@ class MaskedConv2d(Flow):
     def _inverse(self, z):
         dense = self.matrix()
         z_pixels = to_nhwc(z, self.shape).reshape(z.shape[0], self.dim)  # (row, column, channel) order
-        x_pixels = solve_triangular(dense, z_pixels.T, lower=self.order == "lower").T
+        x_pixels = triangular_solve(dense, z_pixels, lower=self.order == "lower")
         x_nhwc = x_pixels.reshape(z.shape[0], *self.shape[1:], self.shape[0])
         return from_nhwc(x_nhwc), np.full(z.shape[0], -self._hw_log_d()), (x_nhwc, dense)
 
@@ -136,7 +136,7 @@ class MaskedConv2d(Flow):
         n = x_nhwc.shape[0]
         # x = A⁻¹ z:  ∂L/∂z = A⁻ᵀ ∂L/∂x;  dx = −A⁻¹ dA x ⇒ ∂L/∂K = (∂(z = x ⋆ K)/∂K)ᵀ (−∂L/∂z)
         grad_pixels = to_nhwc(grad_x, self.shape).reshape(n, self.dim)
-        grad_z_pixels = solve_triangular(dense, grad_pixels.T, lower=self.order == "lower", trans="T").T
+        grad_z_pixels = triangular_solve(dense, grad_pixels, lower=self.order == "lower", transpose=True)
         grad_z_nhwc = grad_z_pixels.reshape(x_nhwc.shape)
         _, cache_x = conv2d(x_nhwc, self.kernel())
         _, grad_kernel, _ = conv2d_vjp(cache_x, -grad_z_nhwc, need_x=False)
