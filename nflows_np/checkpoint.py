@@ -10,14 +10,15 @@ import json
 import os
 import tempfile
 import zipfile
-from typing import Any
 
 import numpy as np
+
+from nflows_np.base import Module
 
 SPEC_KEY = "__spec__"
 
 
-def save_params(model: Any, path: str | os.PathLike, spec: dict | None = None) -> None:
+def save_params(model: Module, path: str | os.PathLike, spec: dict | None = None) -> None:
     """Write ``model.params`` (and an optional JSON-able ``spec``) to ``path`` atomically."""
     arrays = {key: np.asarray(value) for key, value in model.params.items()}
     if SPEC_KEY in arrays:
@@ -68,7 +69,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     return arrays, spec
 
 
-def load_params(model: Any, path: str | os.PathLike) -> dict | None:
+def load_params(model: Module, path: str | os.PathLike) -> dict | None:
     """Copy the arrays in ``path`` into ``model.params`` in place; return the stored spec.
 
     Every key must match, with the same shape; otherwise ``ValueError`` names

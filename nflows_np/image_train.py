@@ -31,6 +31,7 @@ import numpy as np
 import scipy.linalg
 
 from nflows_np import optim, train
+from nflows_np.composition import FlowModel
 from nflows_np.images import LogitTransform
 from nflows_np.numerics import LOG_2PI
 from nflows_np.validation import RngLike, as_generator, check_int, check_real
@@ -55,7 +56,7 @@ class ImageFit:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
 
-def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_images: Any, *,
+def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, val_images: Any, *,
                max_steps: int = 3000, batch_size: int = 64, lr: float = 1e-3, eval_every: int = 100,
                patience: int = 5, init_batch: int = 512, shift: int = 0, ema: float | None = None,
                rng: RngLike = None, progress: bool | None = None) -> ImageFit:
@@ -142,7 +143,7 @@ def fit_images(model: Any, transform: LogitTransform, train_images: Any, val_ima
     return result
 
 
-def _swap(model: Any, replacement: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+def _swap(model: FlowModel, replacement: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
     """Copy ``replacement``'s arrays into ``model.params`` in place; return the previous values (None: no-op)."""
     if replacement is None:
         return None

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from nflows_np.composition import FlowModel
 from nflows_np.validation import RngLike, as_generator, check_int, check_real
 
 __all__ = ["LogitTransform", "bits_per_dim", "image_grid", "random_shift"]
@@ -107,7 +108,7 @@ class LogitTransform:
             sigma = 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
         return np.clip((sigma - self.alpha) / (1.0 - 2.0 * self.alpha), 0.0, 1.0)
 
-    def bits_per_dim(self, model: Any, images: Any, rng: RngLike = None, batch_size: int = 1000) -> float:
+    def bits_per_dim(self, model: FlowModel, images: Any, rng: RngLike = None, batch_size: int = 1000) -> float:
         """Mean bits/dim of ``images`` under ``model`` (``model.log_prob`` on logit space), one dequantisation draw."""
         images = self._check_images(images)
         rng = as_generator(rng)

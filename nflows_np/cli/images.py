@@ -22,6 +22,7 @@ import numpy as np
 
 from nflows_np import models
 from nflows_np.cli.common import UsageError, parse_number
+from nflows_np.composition import FlowModel
 from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
 from nflows_np.image_train import FullCovarianceGaussian, PixelCategorical, fit_images
 from nflows_np.images import LogitTransform, image_grid
@@ -81,7 +82,7 @@ def train_digits(out: str, steps: int, batch_size: int, lr: float, seed: int, de
             f"full-covariance Gaussian {gaussian:.3f}, per-pixel categorical {categorical:.3f}; pictures in {out}/")
 
 
-def draw_samples(model: Any, transform: LogitTransform, path: str, rng: np.random.Generator) -> str:
+def draw_samples(model: FlowModel, transform: LogitTransform, path: str, rng: np.random.Generator) -> str:
     """A grid of 8×8 samples at each temperature in ``TEMPERATURES``, side by side, saved to ``path``."""
     import matplotlib.pyplot as plt
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nflows_np import datasets, targets
+from nflows_np.composition import FlowModel
 
 __all__ = ["draw_pictures"]
 
@@ -38,7 +39,7 @@ def _goal(data: str | None, target: str | None, rng: np.random.Generator) -> tup
     return goal.bounds, goal.log_prob, goal.sample(PICTURE_POINTS // 2, rng)
 
 
-def draw_pictures(model: Any, out: str, rng: np.random.Generator, data: str | None = None,
+def draw_pictures(model: FlowModel, out: str, rng: np.random.Generator, data: str | None = None,
                   target: str | None = None, history: dict | None = None) -> list[str]:
     """Draw a 2-D model's pictures into ``out``; return their paths.
 

@@ -358,7 +358,7 @@ def _fit(run: Run, model: FlowModel, train_rng: np.random.Generator,
     return history, _reverse_kl_summary(history, target)
 
 
-def _mle_summary(model: Any, data: str, test: np.ndarray) -> str:
+def _mle_summary(model: FlowModel, data: str, test: np.ndarray) -> str:
     """Test NLL against the entropy, and KL(π‖p) ≈ mean of log π − log p over the test points."""
     log_model = model.log_prob(test)
     log_true = datasets.log_prob(data, test)

@@ -38,17 +38,17 @@ input) by adding a case to the registry in ``tests/flow_cases.py``.
 """
 from nflows_np.flows.actnorm import ActNorm
 from nflows_np.flows.autoregressive import MaskedAutoregressive
+from nflows_np.flows.conv_coupling import ConvAffineCoupling
 from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.flows.elementwise import ElementwiseAffine, SinhArcsinh
 from nflows_np.flows.linear import Linear, LULinear, QRLinear
+from nflows_np.flows.multiscale import FactorOut
 from nflows_np.flows.permutation import Permutation, Reverse
+from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1, PerPixel
 from nflows_np.flows.planar import Planar
 from nflows_np.flows.radial import Radial
-from nflows_np.flows.sylvester import Sylvester
 from nflows_np.flows.squeeze import Squeeze
-from nflows_np.flows.pixelwise import ChannelActNorm, ChannelPermutation, InvertibleConv1x1, PerPixel
-from nflows_np.flows.conv_coupling import ConvAffineCoupling
-from nflows_np.flows.multiscale import FactorOut
+from nflows_np.flows.sylvester import Sylvester
 
 __all__ = [
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "ElementwiseAffine", "LULinear", "Linear",

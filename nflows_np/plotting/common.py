@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from nflows_np.base import RngLike, as_generator, check_array, check_int
+from nflows_np.composition import FlowModel
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 LogProb = Callable[[np.ndarray], np.ndarray]
@@ -133,7 +134,7 @@ def _given_axes(axes: Sequence[Axes] | None, count: int, who: str, ncols: int | 
     return axes
 
 
-def _check_planar(model: Any, who: str) -> None:
+def _check_planar(model: FlowModel, who: str) -> None:
     if getattr(model, "dim", None) != 2:
         raise ValueError(f"{who}: draws 2-D flows only, got a model of dim {getattr(model, 'dim', None)}")
 
@@ -191,7 +192,7 @@ def density_grid(log_prob: LogProb, bounds: Bounds = DEFAULT_BOUNDS,
     return xx, yy, np.exp(log_density).reshape(xx.shape)
 
 
-def generative_steps(model: Any, z: np.ndarray) -> list[np.ndarray]:
+def generative_steps(model: FlowModel, z: np.ndarray) -> list[np.ndarray]:
     """The path of ``z`` through the generative direction, layer by layer.
 
     Returns the K + 1 arrays ``[z, g_K(z), g_{K−1}(g_K(z)), …, x = g(z)]`` for
@@ -204,7 +205,7 @@ def generative_steps(model: Any, z: np.ndarray) -> list[np.ndarray]:
     return steps
 
 
-def _step_titles(model: Any) -> list[str]:
+def _step_titles(model: FlowModel) -> list[str]:
     """Panel titles for ``generative_steps``: the base, then 'after g_k (LayerName)' for k = K … 1."""
     count = len(model.layers)
     return ["base z ~ p(z)"] + [f"after g$_{{{k}}}$ ({model.layers[k - 1].name})" for k in range(count, 0, -1)]
@@ -219,5 +220,5 @@ def _scatter(ax: Axes, points: np.ndarray, colour: Any = None, size: float = 3.0
                       alpha=0.8, linewidths=0)
 
 
-def _base_draws(model: Any, n: int, rng: RngLike) -> np.ndarray:
+def _base_draws(model: FlowModel, n: int, rng: RngLike) -> np.ndarray:
     return model.base.sample(n, as_generator(rng))

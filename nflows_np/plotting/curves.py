@@ -10,6 +10,7 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.axes import Axes
 
 from nflows_np.base import RngLike
+from nflows_np.composition import FlowModel
 from nflows_np.plotting.common import (
     HistoryPlot,
     _base_draws,
@@ -88,7 +89,7 @@ def plot_history(history: Any, ax: Axes | None = None, entropy: float | None = N
 
 # -- animation ----------------------------------------------------------------------------
 
-def animate_flow(model: Any, path: str | os.PathLike, n: int = 1500, rng: RngLike = None, fps: float = 2.0,
+def animate_flow(model: FlowModel, path: str | os.PathLike, n: int = 1500, rng: RngLike = None, fps: float = 2.0,
                  color_by: int = 1, dpi: int = 100) -> list[np.ndarray]:
     """Write an animated GIF of samples moving through the flow, layer by layer.
 

@@ -9,6 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from nflows_np.base import RngLike, as_generator, check_array
+from nflows_np.composition import FlowModel
 from nflows_np.distributions import StandardNormal
 from nflows_np.plotting.common import (
     DEFAULT_BOUNDS,
@@ -99,7 +100,7 @@ def plot_samples(x: Any, ax: Axes | None = None, kind: str = "scatter", bounds: 
     return artist
 
 
-def plot_target_vs_model(target_log_prob: LogProb, model: Any, bounds: Bounds = DEFAULT_BOUNDS,
+def plot_target_vs_model(target_log_prob: LogProb, model: FlowModel, bounds: Bounds = DEFAULT_BOUNDS,
                          axes: Sequence[Axes] | None = None, n: int = 2000, rng: RngLike = None,
                          resolution: int = 200) -> Comparison:
     """Three panels: the target density | the model density p(x|θ) | n model samples x = g(z).
@@ -118,7 +119,7 @@ def plot_target_vs_model(target_log_prob: LogProb, model: Any, bounds: Bounds = 
 
 # -- how a flow moves space -------------------------------------------------------------
 
-def plot_grid_deformation(model: Any, bounds: Bounds = ((-3.0, 3.0), (-3.0, 3.0)), direction: str = "inverse",
+def plot_grid_deformation(model: FlowModel, bounds: Bounds = ((-3.0, 3.0), (-3.0, 3.0)), direction: str = "inverse",
                           n_lines: int = 15, resolution: int = 100, ax: Axes | None = None) -> GridDeformation:
     """A regular grid pushed through the flow: through g (z → x) or through f (x → z).
 
@@ -152,7 +153,7 @@ def plot_grid_deformation(model: Any, bounds: Bounds = ((-3.0, 3.0), (-3.0, 3.0)
     return GridDeformation(ax, source, image, lines)
 
 
-def plot_coloured_samples(model: Any, n: int = 2000, rng: RngLike = None, ax: Axes | None = None,
+def plot_coloured_samples(model: FlowModel, n: int = 2000, rng: RngLike = None, ax: Axes | None = None,
                           color_by: int = 1) -> Any:
     """Samples x = g(z), each coloured by its base coordinate z[color_by] (e.g. z₂ for ``color_by=1``).
 
@@ -169,7 +170,7 @@ def plot_coloured_samples(model: Any, n: int = 2000, rng: RngLike = None, ax: Ax
     return artist
 
 
-def plot_flow_steps(model: Any, n: int = 1000, rng: RngLike = None, axes: Sequence[Axes] | None = None,
+def plot_flow_steps(model: FlowModel, n: int = 1000, rng: RngLike = None, axes: Sequence[Axes] | None = None,
                     color_by: int = 1, ncols: int = 6, same_window: bool = True) -> np.ndarray:
     """The slide "Example of a K-step flow": base samples, then after g_K, g_{K−1}, …, g_1.
 
@@ -194,7 +195,7 @@ def plot_flow_steps(model: Any, n: int = 1000, rng: RngLike = None, axes: Sequen
     return axes
 
 
-def plot_latent(model: Any, x: Any, ax: Axes | None = None, title: str = "data in latent space, z = f(x)",
+def plot_latent(model: FlowModel, x: Any, ax: Axes | None = None, title: str = "data in latent space, z = f(x)",
                 bounds: Any = None) -> LatentPlot:
     """Data mapped to latent space, z = f(x), over the contours of N(0, I) at radii 1, 2, 3.
 
