@@ -83,9 +83,25 @@ def gradescope_dict(result: GradeResult) -> dict:
         "extra_data": {"assignment": result.assignment, "seed": result.seed,
                        "max_score": result.max_score, "interrupted": result.interrupted,
                        "grading_id": result.grading_id,
-                       # ru_maxrss is in KiB on Linux: the grader's own peak, cases excluded
-                       "grader_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+                       "grader_peak_rss_mib": peak_rss_mib()},
     }
+
+
+def peak_rss_mib() -> float:
+    """The grader's own peak resident memory in MiB, cases excluded (they run in other processes).
+
+    Read from VmHWM in /proc/self/status, the high-water mark of this process's memory
+    since its exec; ``ru_maxrss`` would also count the parent's memory at fork time (Linux
+    keeps it across exec), so a grader started from a large process would look large.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # the value is in kB
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # ru_maxrss is in KiB on Linux
 
 
 def write_json_atomic(path: str, data: dict) -> None:
