@@ -36,11 +36,13 @@ class MLP(Module):
     """Fully connected network ``out = MLP(h)`` with hand-written backward.
 
     Parameters ``"W1", "b1", …, "WL", "bL"``; ``W_k`` has shape (fan_in, fan_out)
-    so that a batch is ``h @ W_k + b_k``. Weights are drawn from ``rng``:
-    Glorot normal (std √(2/(fan_in + fan_out))) for tanh, He normal
-    (std √(2/fan_in)) for relu; biases start at 0. With ``zero_last`` the last
-    layer starts at 0, so the network outputs 0 and the flow built on it starts
-    as the identity.
+    so that a batch is ``h @ W_k + b_k``. Weights *and biases* are drawn from
+    ``rng``, uniform on ±1/√fan_in (PyTorch's ``nn.Linear`` default), for either
+    activation. Random biases matter for a conditioner with a 1-D input (a 2-D
+    coupling): with b = 0 every first-layer unit switches (relu's kink, tanh's
+    centre) at the same input 0, and the network starts as a function of two
+    pieces. With ``zero_last`` the last layer (weights and bias) starts at 0, so
+    the network outputs 0 and the flow built on it starts as the identity.
 
     Gradients (backward, for ∂L/∂out = G_L):
     ∂L/∂W_k = (a_{k−1}ᵀ G_k) ⊙ M_k,  ∂L/∂b_k = Σ_n G_k,  ∂L/∂a_{k−1} = G_k (W_k ⊙ M_k)ᵀ,
@@ -86,14 +88,13 @@ class MLP(Module):
         super().__init__()
         n_layers = len(self.sizes) - 1
         for k, (fan_in, fan_out) in enumerate(pairwise(self.sizes), start=1):
-            std = np.sqrt(2.0 / (fan_in + fan_out)) if activation == "tanh" else np.sqrt(2.0 / fan_in)
-            weight = std * rng.standard_normal((fan_in, fan_out))
+            weight, bias = self._initial_layer(rng, fan_in, fan_out)
             if k == n_layers and zero_last:
-                weight[...] = 0.0
+                weight[...], bias[...] = 0.0, 0.0
             if self.masks[k - 1] is not None:
                 weight *= self.masks[k - 1]
             self.add_param(f"W{k}", weight)
-            self.add_param(f"b{k}", np.zeros(fan_out))
+            self.add_param(f"b{k}", bias)
         # Lists of the same array objects as the dicts: no key look-ups on the hot path.
         self._weights = [self.params[f"W{k}"] for k in range(1, n_layers + 1)]
         self._biases = [self.params[f"b{k}"] for k in range(1, n_layers + 1)]
@@ -101,6 +102,12 @@ class MLP(Module):
         self._grad_biases = [self.grads[f"b{k}"] for k in range(1, n_layers + 1)]
         self._cache: tuple[list[np.ndarray], list[np.ndarray]] | None = None
         self._workspace_n = -1
+
+    @staticmethod
+    def _initial_layer(rng: np.random.Generator, fan_in: int, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
+        """W ~ U(±1/√fan_in)^(fan_in × fan_out), b ~ U(±1/√fan_in)^fan_out (see the class docstring)."""
+        limit = 1.0 / np.sqrt(fan_in)
+        return rng.uniform(-limit, limit, (fan_in, fan_out)), rng.uniform(-limit, limit, fan_out)
 
     def _check_masks(self, masks: Sequence[Any] | None) -> list[np.ndarray | None]:
         n_layers = len(self.sizes) - 1
