@@ -18,7 +18,8 @@ mask : array of 0/1 (or bool), shape (D,)
 hidden : sequence of int, default (64, 64)
     Hidden widths of the conditioner MLP.
 rng : None, int or numpy.random.Generator
-    Initial weights (the last layer starts at 0: the layer starts as the identity).
+    Initial weights and biases of the conditioner, uniform on ±1/√fan_in (the last
+    layer starts at 0: the layer starts as the identity).
 activation : {"tanh", "relu"}, default "relu"
     Hidden activation of the conditioner. ReLU by default: on the lecture's
     RealNVP recipe (moons, 3000 steps at lr 1e-3) it ends about half as far from
@@ -72,7 +73,10 @@ class _Coupling(Flow):
         self.index_b = np.flatnonzero(mask == 0)
         n_b = self.index_b.size
         out_dim = 2 * n_b if self.affine else n_b
-        self.net = MLP(self.index_a.size, out_dim, hidden, activation, rng, zero_last=True, name=f"{self.name}.net")
+        # Uniform ±1/√fan_in weights and biases: on the RealNVP recipe, half the gap of He / Glorot
+        # normal with zero biases (benchmarks/results/recipes.md)
+        self.net = MLP(self.index_a.size, out_dim, hidden, activation, rng, zero_last=True, name=f"{self.name}.net",
+                       init="uniform")
         self.expose(self.net, "net")
 
     def _conditioner(self, part_a: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:

@@ -18,6 +18,7 @@ import numpy as np
 from nflows_np.base import Module, RngLike, as_generator
 
 ACTIVATIONS = ("tanh", "relu")
+INITS = ("scaled-normal", "uniform")
 
 
 def _positive_int(value: Any) -> bool:
@@ -36,13 +37,15 @@ class MLP(Module):
     """Fully connected network ``out = MLP(h)`` with hand-written backward.
 
     Parameters ``"W1", "b1", …, "WL", "bL"``; ``W_k`` has shape (fan_in, fan_out)
-    so that a batch is ``h @ W_k + b_k``. Weights *and biases* are drawn from
-    ``rng``, uniform on ±1/√fan_in (PyTorch's ``nn.Linear`` default), for either
-    activation. Random biases matter for a conditioner with a 1-D input (a 2-D
-    coupling): with b = 0 every first-layer unit switches (relu's kink, tanh's
-    centre) at the same input 0, and the network starts as a function of two
-    pieces. With ``zero_last`` the last layer (weights and bias) starts at 0, so
-    the network outputs 0 and the flow built on it starts as the identity.
+    so that a batch is ``h @ W_k + b_k``. Weights are drawn from ``rng`` by
+    ``init``: ``"scaled-normal"`` (default), Glorot normal (std √(2/(fan_in + fan_out)))
+    for tanh, He normal (std √(2/fan_in)) for relu, biases 0; ``"uniform"``, weights
+    *and biases* uniform on ±1/√fan_in (PyTorch's ``nn.Linear`` default). Random
+    biases matter for a conditioner with a 1-D input (a 2-D coupling): with b = 0
+    every first-layer unit switches (relu's kink, tanh's centre) at the same input
+    0, and the network starts as a function of two pieces. With ``zero_last`` the
+    last layer (weights and bias) starts at 0, so the network outputs 0 and the
+    flow built on it starts as the identity.
 
     Gradients (backward, for ∂L/∂out = G_L):
     ∂L/∂W_k = (a_{k−1}ᵀ G_k) ⊙ M_k,  ∂L/∂b_k = Σ_n G_k,  ∂L/∂a_{k−1} = G_k (W_k ⊙ M_k)ᵀ,
@@ -63,6 +66,8 @@ class MLP(Module):
     rng : None, int or numpy.random.Generator
     zero_last : bool
         Initialise the last layer to zero.
+    init : {"scaled-normal", "uniform"}
+        How the weights (and, for "uniform", the biases) are drawn; see above.
     masks : sequence of arrays, optional
         One binary (fan_in, fan_out) array per weight matrix (MADE).
     name : str
@@ -71,13 +76,15 @@ class MLP(Module):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  rng: RngLike = None, zero_last: bool = True, masks: Sequence[Any] | None = None,
-                 name: str = "MLP"):
+                 name: str = "MLP", init: str = "scaled-normal"):
         self.name = name
         if not _positive_int(in_dim) or not _positive_int(out_dim):
             raise ValueError(f"{name}: in_dim and out_dim must be positive integers, got {in_dim!r}, {out_dim!r}")
         hidden = check_hidden(hidden, name)
         if activation not in ACTIVATIONS:
             raise ValueError(f"{name}: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"{name}: init must be one of {INITS}, got {init!r}")
         try:
             rng = as_generator(rng)
         except TypeError as err:
@@ -88,7 +95,7 @@ class MLP(Module):
         super().__init__()
         n_layers = len(self.sizes) - 1
         for k, (fan_in, fan_out) in enumerate(pairwise(self.sizes), start=1):
-            weight, bias = self._initial_layer(rng, fan_in, fan_out)
+            weight, bias = self._initial_layer(rng, fan_in, fan_out, init, activation)
             if k == n_layers and zero_last:
                 weight[...], bias[...] = 0.0, 0.0
             if self.masks[k - 1] is not None:
@@ -104,10 +111,14 @@ class MLP(Module):
         self._workspace_n = -1
 
     @staticmethod
-    def _initial_layer(rng: np.random.Generator, fan_in: int, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
-        """W ~ U(±1/√fan_in)^(fan_in × fan_out), b ~ U(±1/√fan_in)^fan_out (see the class docstring)."""
-        limit = 1.0 / np.sqrt(fan_in)
-        return rng.uniform(-limit, limit, (fan_in, fan_out)), rng.uniform(-limit, limit, fan_out)
+    def _initial_layer(rng: np.random.Generator, fan_in: int, fan_out: int, init: str,
+                       activation: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W, b) of one layer drawn as ``init`` says (see the class docstring)."""
+        if init == "uniform":
+            limit = 1.0 / np.sqrt(fan_in)
+            return rng.uniform(-limit, limit, (fan_in, fan_out)), rng.uniform(-limit, limit, fan_out)
+        std = np.sqrt(2.0 / (fan_in + fan_out)) if activation == "tanh" else np.sqrt(2.0 / fan_in)
+        return std * rng.standard_normal((fan_in, fan_out)), np.zeros(fan_out)
 
     def _check_masks(self, masks: Sequence[Any] | None) -> list[np.ndarray | None]:
         n_layers = len(self.sizes) - 1
