@@ -62,11 +62,12 @@ def main() -> None:
             cells = " | ".join(f"{gap:.3f} ({sec:.0f} s)" for gap, sec in results.values())
             rows.append(f"| {data} | {cells} | {best} |")
             print(rows[-1], flush=True)
+    command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
     kernel = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in blas)
     text = "\n".join([
         "# The CLI's default run per toy: gap of the test NLL to the entropy (nats) and wall time",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `python benchmarks/{' '.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])}`; BLAS {kernel}, "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `python benchmarks/{command}`; BLAS {kernel}, "
         f"one thread. Settings: the `train` command's defaults — {run.steps} steps, batch {run.batch_size}, "
         f"Adam lr {run.lr}, seed {run.seed}, the builders' default architectures; test NLL on 20 000 points "
         "(Monte Carlo standard error ≈ 0.01). The wall times were taken on a shared, loaded machine.",

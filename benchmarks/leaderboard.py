@@ -236,7 +236,8 @@ def main() -> None:
         "",
         *kl,
         "",
-        "(c) The same models in normflows / PyTorch side by side: not run (PyTorch is not a dependency of this project).",
+        "(c) The same models in normflows / PyTorch side by side: not run "
+        "(PyTorch is not a dependency of this project).",
         "",
     ])
     name = "leaderboard.md"

@@ -76,7 +76,8 @@ def test_log_z_domains():
     assert targets.get("U1").log_z_domain == "plane"
     for name in ("U2", "U3", "U4"):
         assert targets.get(name).log_z_domain == "plane" and targets.get(name).wall == targets.WALL_WIDTH
-        assert targets.get(name, wall=False).log_z_domain == "box [-4,4]^2" and targets.get(name, wall=False).wall is None
+        paper = targets.get(name, wall=False)
+        assert paper.log_z_domain == "box [-4,4]^2" and paper.wall is None
     with pytest.raises(TypeError, match="wall"):
         targets.get("U2", wall="yes")
     for name in MIXTURES:
@@ -160,7 +161,10 @@ def test_u1_gradient_at_the_kink():
 
 @pytest.mark.parametrize("name", ("U2", "U3", "U4"))
 def test_wall_is_the_stated_gaussian_beyond_the_strip(name):
-    """Walled −U = paper's −U − ½((|z₁| − 4)₊/σ)², σ = 0.5, at points on both sides of the strip; 1e-12 as above."""
+    """Walled −U = paper's −U − ½((|z₁| − 4)₊/σ)², σ = 0.5, at points on both sides of the strip.
+
+    Tolerance 1e-12 relative, as for the paper's energy above.
+    """
     z = np.random.default_rng(9).uniform(-7, 7, size=(500, 2))
     depth = np.maximum(np.abs(z[:, 0]) - 4.0, 0.0)
     expected = -literal_energy(name, z) - 0.5 * (depth / 0.5) ** 2
