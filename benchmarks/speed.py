@@ -58,8 +58,9 @@ def timeit(fn, steps: int, repeats: int) -> float:
 
 
 def realnvp(rng):
-    return nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng)
-                         for k in range(8)])
+    # tanh conditioners, as benchmarks/torch_reference.py's PyTorch model (the library's default is ReLU)
+    return nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng,
+                                           activation="tanh") for k in range(8)])
 
 
 def numpy_realnvp_step(batch: int):
