@@ -37,6 +37,13 @@ from nflows_np import train  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "speed.txt")
 
 
+def blas_kernels() -> str:
+    """Each loaded BLAS with the kernel it runs (threadpoolctl's ``architecture``), e.g. "openblas 0.3.31 SkylakeX"."""
+    found = {f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+             for i in threadpool_info() if i.get("user_api") == "blas"}
+    return ", ".join(sorted(found)) or "?"
+
+
 def timeit(fn, steps: int, repeats: int) -> float:
     """Median over ``repeats`` of the mean seconds per call over ``steps`` calls (after a warm-up)."""
     for _ in range(max(2, steps // 10)):
@@ -51,8 +58,9 @@ def timeit(fn, steps: int, repeats: int) -> float:
 
 
 def realnvp(rng):
-    return nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng)
-                         for k in range(8)])
+    # tanh conditioners, as benchmarks/torch_reference.py's PyTorch model (the library's default is ReLU)
+    return nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng,
+                                           activation="tanh") for k in range(8)])
 
 
 def numpy_realnvp_step(batch: int):
@@ -209,8 +217,9 @@ def main() -> None:
     threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
     lines = [f"# nflows_np speed, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores, numpy {np.__version__}, "
-             f"BLAS {threadpool_info()[0]['internal_api'] if threadpool_info() else '?'} limited to 1 thread "
-             f"(as in training)"]
+             f"BLAS {blas_kernels()} limited to 1 thread (as in training); "
+             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
+             f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}"]
 
     def report(line: str = "") -> None:
         print(line, flush=True)

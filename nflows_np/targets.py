@@ -23,28 +23,33 @@ Available targets (``get(name)``, names case-insensitive, listed in ``NAMES``):
   (forward KL) is visible. Both mixtures are exactly normalised: ``log_z = 0``.
 
 Normalisation of U2–U4. U2, U3 and U4 do not grow in z₁, so ∫ exp(−U) over
-the plane diverges; the paper draws them on the box [−4, 4]². We keep
-``log_prob = −U`` on the whole plane and let ``log_z`` refer to the box
-(``log_z_domain == "box [-4,4]^2"``). Why not the alternatives:
+the plane diverges; the paper draws them on the box [−4, 4]². Reverse KL
+against such a target is not bounded below: a flow lowers the loss by
+spreading along z₁ without end (fits put 64–73 % of their mass outside the box).
+So ``get("U2")`` … ``get("U4")`` return the paper's energy inside the strip
+|z₁| ≤ 4 with a soft Gaussian wall beyond it::
 
-- ``−∞`` outside the box makes the reverse-KL loss infinite (and its gradient
-  undefined) as soon as one flow sample lands outside, which happens from the
-  first step, since a Gaussian base has unbounded support.
-- A smooth wall added outside the box would make the density normalisable,
-  but for U2 each side of a Gaussian wall of width s carries ≈ 0.4·√(2π)·s·√(π/2)
-  ≈ 1.26 s of mass against Z ≈ 8.0 on the box, so keeping log Z within 1e-3 of
-  the box value needs s ≲ 3e-3, i.e. wall curvature ~1e5: a stiff
-  problem for training, and a target that is no longer the paper's.
+    U_wall(z) = U(z) + ½ ((|z₁| − 4)₊ / σ)²,   σ = WALL_WIDTH = 0.5,
 
-The price of this choice: on the plane the reverse KL against U2–U4 is not
-bounded below (a flow can keep lowering the loss by spreading in z₁, slowly:
-the gain is logarithmic in the width), so ``loss + log_z`` is a KL only while
-the flow's mass stays in the box. Monitor the fraction of samples outside it.
+the scale of the bands' own widths (0.35–0.6), so the wall is no stiffer than
+the target. In z₂ every U2–U4 is a sum of Gaussian bumps of widths s_b around
+curves m_b(z₁), so the integral is closed form: ∫ e^{−U} dz₂ = Σ_b s_b √(2π)
+for every z₁, ∫ e^{−wall} dz₁ = 8 + σ √(2π), and
+
+    Z = (Σ_b s_b √(2π)) · (8 + σ √(2π))      (``log_z_domain == "plane"``).
+
+Reverse KL against it is a KL, ≥ 0. The paper's version, −U on the whole plane
+with log Z of the box, stays available as ``get(name, wall=False)``
+(``log_z_domain == "box [-4,4]^2"``); against it ``loss + log_z`` is a KL only
+while the flow's mass stays in the box. ``benchmarks/target_log_z.py`` checks both
+normalisers by quadrature.
 
 ``sample(n, rng)`` draws exact samples for every target here: the mixtures
-directly; U1–U4 by rejection from the uniform density on [−4, 4]² (exact draws
-of the density *restricted to the box*; for U1 the box holds all but a relative
-9e-9 of the mass, measured by ``benchmarks/target_log_z.py``).
+directly; the walled U2–U4 directly too (z₁ from e^{−wall}, a branch b with
+probability ∝ s_b, z₂ = m_b(z₁) + s_b ε); U1 and the unwalled U2–U4 by
+rejection from the uniform density on [−4, 4]² (exact draws of the density
+*restricted to the box*; for U1 the box holds all but a relative 9e-9 of the
+mass, measured by ``benchmarks/target_log_z.py``).
 A ``Target`` subclass without an exact sampler inherits a ``sample`` that
 raises ``NotImplementedError``.
 """
@@ -59,22 +64,33 @@ import numpy as np
 from nflows_np.numerics import sigmoid
 from nflows_np.validation import RngLike, as_generator, check_array, check_int
 
-__all__ = ["NAMES", "Target", "EnergyTarget", "GaussianMixture", "get"]
+__all__ = ["NAMES", "WALL_WIDTH", "Target", "EnergyTarget", "GaussianMixture", "get", "walled_log_z"]
 
 NAMES: tuple[str, ...] = ("U1", "U2", "U3", "U4", "mog2", "mog8")
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 BOX: Bounds = ((-4.0, 4.0), (-4.0, 4.0))
 
+WALL_WIDTH = 0.5  # σ of the soft wall of U2–U4 beyond |z₁| = 4 (module docstring)
+
 # log ∫ exp(−U), measured by benchmarks/target_log_z.py (its output, with the
 # quadrature error estimates, is in benchmarks/results/target_log_z.txt).
 # Issue references (Simpson on [−4, 4]²): 1.87750, 2.08209, 2.64171, 2.68457.
 _LOG_Z = {
     "U1": 1.877501626110,  # whole plane (the box [−4, 4]² alone: 1.877501616798)
-    "U2": 2.082089343010,  # box [−4, 4]²
+    "U2": 2.082089343010,  # box [−4, 4]², the paper's energy (wall=False)
     "U3": 2.641705130859,  # box [−4, 4]²
     "U4": 2.684567670243,  # box [−4, 4]²
 }
+
+# The z₂-widths s_b of the Gaussian bumps of U2–U4 (see _energy_u2 … _energy_u4).
+_BUMP_WIDTHS = {"U2": (0.4,), "U3": (0.35, 0.35), "U4": (0.4, 0.35)}
+
+
+def walled_log_z(name: str, width: float = WALL_WIDTH) -> float:
+    """log Z of the walled U2–U4 on the plane: log(Σ_b s_b √(2π)) + log(8 + σ √(2π)) (closed form)."""
+    root_2pi = np.sqrt(2.0 * np.pi)
+    return float(np.log(sum(_BUMP_WIDTHS[name]) * root_2pi) + np.log(8.0 + width * root_2pi))
 
 
 class Target(abc.ABC):
@@ -238,6 +254,12 @@ def _two_branch_energy(z: np.ndarray, shift: _WaveFn, s1: float, s2: float) -> t
     return -lse, -grad_lse
 
 
+def _bump_centres(name: str, z1: np.ndarray) -> list[np.ndarray]:
+    """m_b(z₁): the z₂ at which each bump of U2–U4 peaks (w₁, and w₁ − w₂ or w₁ − w₃)."""
+    w1 = _w1(z1)[0]
+    return {"U2": lambda: [w1], "U3": lambda: [w1, w1 - _w2(z1)[0]], "U4": lambda: [w1, w1 - _w3(z1)[0]]}[name]()
+
+
 def _energy_u3(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """U₃(z) = −ln(e^{−½((z₂ − w₁)/0.35)²} + e^{−½((z₂ − w₁ + w₂)/0.35)²})."""
     return _two_branch_energy(z, _w2, 0.35, 0.35)
@@ -254,27 +276,52 @@ _EXP_NEG_U_MAX = 2.0
 
 
 class EnergyTarget(Target):
-    """π(z) ∝ exp(−U(z)) for one of Rezende & Mohamed's energies U1–U4.
+    """π(z) ∝ exp(−U(z)) for one of Rezende & Mohamed's energies U1–U4, optionally walled.
 
-    ``log_prob`` = −U on the whole plane (see the module docstring for why U2–U4
-    are not cut to the box). ``sample`` draws exactly from exp(−U) restricted to
-    the box [−4, 4]², by rejection: propose z ~ Uniform([−4, 4]²), accept with
-    probability exp(−U(z)) / 2 (exp(−U) ≤ 2 for all four). The acceptance rate
-    is Z_box / (64·2), 5–12 %; the expected cost is O(n / rate).
+    ``wall`` (U2–U4 only): the width σ of the soft wall ½((|z₁| − 4)₊/σ)² added to
+    U (module docstring); None: ``log_prob`` = −U on the whole plane.
+    ``sample`` draws exactly: from the walled density directly (see the module
+    docstring); otherwise from exp(−U) restricted to the box [−4, 4]², by
+    rejection: propose z ~ Uniform([−4, 4]²), accept with probability exp(−U(z)) / 2
+    (exp(−U) ≤ 2 for all four). The acceptance rate is Z_box / (64·2), 5–12 %; the
+    expected cost is O(n / rate).
     """
 
     def __init__(self, name: str, energy: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                 log_z: float, log_z_domain: str):
+                 log_z: float, log_z_domain: str, wall: float | None = None):
         super().__init__(name, BOX, log_z, log_z_domain)
         self._energy = energy
+        self.wall = wall
 
     def _log_prob_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         energy, grad_energy = self._energy(x)
+        if self.wall is not None:
+            # wall = ½(d/σ)², d = (|z₁| − 4)₊:  ∂wall/∂z₁ = sign(z₁) d/σ²  (0 inside the strip)
+            depth = np.maximum(np.abs(x[:, 0]) - BOX[0][1], 0.0)
+            energy = energy + 0.5 * (depth / self.wall) ** 2
+            grad_energy = grad_energy.copy()
+            grad_energy[:, 0] += np.sign(x[:, 0]) * depth / self.wall**2
         return -energy, -grad_energy
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
-        """n exact draws from exp(−U) restricted to [−4, 4]², shape (n, 2)."""
+        """n exact draws, shape (n, 2): from the walled density, or from exp(−U) restricted to [−4, 4]²."""
         n, rng = self._check_n(n), as_generator(rng)
+        return self._sample_walled(n, rng) if self.wall is not None else self._sample_box(n, rng)
+
+    def _sample_walled(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """z₁ ∝ e^{−wall} (uniform on [−4, 4] w.p. 8/(8 + σ√(2π)), else 4 + σ|ε| on a random side);
+        branch b w.p. s_b / Σ s; z₂ = m_b(z₁) + s_b ε."""
+        half, root_2pi = BOX[0][1], np.sqrt(2.0 * np.pi)
+        inside = rng.uniform(size=n) < 2.0 * half / (2.0 * half + self.wall * root_2pi)
+        side = rng.choice([-1.0, 1.0], size=n)
+        z1 = np.where(inside, rng.uniform(-half, half, size=n),
+                      side * (half + self.wall * np.abs(rng.standard_normal(n))))
+        widths = np.array(_BUMP_WIDTHS[self.name])
+        branch = rng.choice(widths.size, size=n, p=widths / widths.sum())
+        centre = np.choose(branch, _bump_centres(self.name, z1))
+        return np.stack([z1, centre + widths[branch] * rng.standard_normal(n)], axis=1)
+
+    def _sample_box(self, n: int, rng: np.random.Generator) -> np.ndarray:
         (x_lo, x_hi), (y_lo, y_hi) = BOX
         # Expected acceptance rate Z / (area · max exp(−U)); it only sizes the batches.
         rate = np.exp(self.log_z) / ((x_hi - x_lo) * (y_hi - y_lo) * _EXP_NEG_U_MAX)
@@ -334,18 +381,31 @@ def _mog8() -> GaussianMixture:
                            ((-6.0, 6.0), (-6.0, 6.0)))
 
 
-_BUILDERS: dict[str, Callable[[], Target]] = {
-    "U1": lambda: EnergyTarget("U1", _energy_u1, _LOG_Z["U1"], "plane"),
-    "U2": lambda: EnergyTarget("U2", _energy_u2, _LOG_Z["U2"], "box [-4,4]^2"),
-    "U3": lambda: EnergyTarget("U3", _energy_u3, _LOG_Z["U3"], "box [-4,4]^2"),
-    "U4": lambda: EnergyTarget("U4", _energy_u4, _LOG_Z["U4"], "box [-4,4]^2"),
-    "mog2": lambda: GaussianMixture("mog2", [[-2.0, 0.0], [2.0, 0.0]], 0.5, BOX),
-    "mog8": _mog8,
+_ENERGIES = {"U2": _energy_u2, "U3": _energy_u3, "U4": _energy_u4}
+
+
+def _strip_target(name: str, wall: bool) -> EnergyTarget:
+    if wall:
+        return EnergyTarget(name, _ENERGIES[name], walled_log_z(name), "plane", WALL_WIDTH)
+    return EnergyTarget(name, _ENERGIES[name], _LOG_Z[name], "box [-4,4]^2")
+
+
+_BUILDERS: dict[str, Callable[[bool], Target]] = {
+    "U1": lambda wall: EnergyTarget("U1", _energy_u1, _LOG_Z["U1"], "plane"),
+    "U2": lambda wall: _strip_target("U2", wall),
+    "U3": lambda wall: _strip_target("U3", wall),
+    "U4": lambda wall: _strip_target("U4", wall),
+    "mog2": lambda wall: GaussianMixture("mog2", [[-2.0, 0.0], [2.0, 0.0]], 0.5, BOX),
+    "mog8": lambda wall: _mog8(),
 }
 
 
-def get(name: str) -> Target:
+def get(name: str, wall: bool = True) -> Target:
     """The target called ``name`` (one of ``NAMES``, case-insensitive), a new object.
+
+    ``wall`` (U2–U4 only, ignored for the others): True, the walled density,
+    normalisable on the plane; False, the paper's −U with log Z of the box
+    [−4, 4]² (module docstring).
 
     Raises
     ------
@@ -355,4 +415,6 @@ def get(name: str) -> Target:
     canonical = {key.lower(): key for key in NAMES}.get(name.lower() if isinstance(name, str) else None)
     if canonical is None:
         raise ValueError(f"unknown target {name!r}; valid names (case-insensitive): {', '.join(NAMES)}")
-    return _BUILDERS[canonical]()
+    if not isinstance(wall, (bool, np.bool_)):
+        raise TypeError(f"get: wall must be True or False, got {wall!r}")
+    return _BUILDERS[canonical](bool(wall))

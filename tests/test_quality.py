@@ -1,8 +1,9 @@
 """Training reaches the quality the issues ask for (the slow tests: real training runs).
 
-Each run is repeated over three seeds and judged by the median, as the issues
-state; all three figures are printed (``pytest -s`` shows them). Runs go to a
-pool of two processes: this is a 2-core machine.
+The two recipes of the lecture are run exactly as the issue states them, over
+seeds 0–4, and judged by the median and the worst seed; every figure is printed
+(``pytest -s`` shows them). The ten runs go to a pool of two processes (this is
+a 2-core machine): about a minute on an idle machine.
 """
 import concurrent.futures
 import multiprocessing
@@ -12,64 +13,74 @@ import pytest
 
 import nflows_np as nf
 
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 
 
-def _in_parallel(fn, seeds=SEEDS):
+def _in_parallel(jobs):
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        return list(pool.map(fn, seeds))
+        futures = [pool.submit(fn, seed) for fn, seed in jobs]
+        return [future.result() for future in futures]
 
 
-def realnvp_moons_test_nll(seed: int) -> float:
-    """The core issue's RealNVP: 8 AffineCoupling, masks [1,0]/[0,1], hidden (64, 64), Adam lr 1e-3,
-    batch 512, 3000 steps on fresh moons samples; test NLL on 20 000 held-out points."""
+def realnvp_moons_gap(seed: int) -> float:
+    """The recipe: 8 AffineCoupling, masks [1,0]/[0,1], hidden (64, 64), Adam lr 1e-3, batch 512,
+    3000 steps on fresh moons samples; the gap of the test NLL (20 000 held-out points) to the entropy."""
     rng = np.random.default_rng(seed)
     model = nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng,
                                             activation="relu") for k in range(8)])
     test = nf.datasets.sample("moons", 20_000, rng=10_000 + seed)
     history = nf.train.fit_mle(model, lambda n, r: nf.datasets.sample("moons", n, r), steps=3000, batch_size=512,
                                lr=1e-3, test_data=test, rng=seed, progress=False)
-    return history.last("test_nll")
-
-
-@pytest.mark.slow
-def test_realnvp_reaches_the_entropy_of_moons():
-    """Median test NLL within 0.05 nats of the entropy of moons (2.3939).
-
-    The activation is ReLU: with tanh the same runs end at 2.453–2.474 (measured),
-    with ReLU at 2.436–2.441. The test NLL's Monte Carlo standard error on 20 000
-    points is ≈ 0.007.
-    """
-    nlls = _in_parallel(realnvp_moons_test_nll)
-    gaps = [nll - nf.datasets.ENTROPY["moons"] for nll in nlls]
-    print(f"\nRealNVP on moons: test NLL {np.round(nlls, 4)}; gap to the entropy {np.round(gaps, 4)}")
-    assert np.median(gaps) <= 0.05, gaps
-    assert min(gaps) > -0.03, "below the entropy by more than the Monte Carlo error: the NLL is wrong"
+    return history.last("test_nll") - nf.datasets.ENTROPY["moons"]
 
 
 def planar_u1_kl(seed: int) -> float:
-    """Planar flow, K = 16, reverse KL on U1: Adam, batch 512, 5000 steps, β from 0.01 to 1 over the first half."""
+    """The recipe: planar K = 16, reverse KL on U1, Adam lr 1e-3, batch 512, 5000 steps,
+    β from 0.01 to 1 over the first half; KL = F + log Z with F on 50 000 samples."""
     rng = np.random.default_rng(seed)
     model = nf.FlowModel([nf.Planar(2, rng=rng) for _ in range(16)])
-    target = nf.targets.get("U1")
-    history = nf.train.fit_reverse_kl(model, target, steps=5000, batch_size=512, lr=3e-3,
+    history = nf.train.fit_reverse_kl(model, nf.targets.get("U1"), steps=5000, batch_size=512, lr=1e-3,
                                       beta=nf.train.linear_beta(0.01, 1.0, 2500), eval_samples=50_000, rng=seed,
                                       progress=False)
     return history.last("kl")
 
 
-@pytest.mark.slow
-def test_planar_flow_fits_u1_by_reverse_kl():
-    """Median KL(q‖p) ≤ 0.05 nats; none collapsed onto one of U1's two modes (KL ≈ ln 2).
+@pytest.fixture(scope="module")
+def recipe_figures():
+    """Both recipes over SEEDS, in one pool: {"realnvp": gaps, "planar": KLs}."""
+    jobs = [(realnvp_moons_gap, seed) for seed in SEEDS] + [(planar_u1_kl, seed) for seed in SEEDS]
+    figures = _in_parallel(jobs)
+    return {"realnvp": figures[:len(SEEDS)], "planar": figures[len(SEEDS):]}
 
-    Learning rate 3e-3, not the issue's 1e-3: at 1e-3 the same runs end at KL
-    0.05–0.07 after 5000 steps, still falling (one run with a wider random init: 0.029 after 12 000 steps); see the
-    closing note of the residual-flows issue. KL = F + log Z with F on 50 000
-    samples (Monte Carlo standard error ≈ 0.002).
+
+@pytest.mark.slow
+def test_realnvp_reaches_the_entropy_of_moons(recipe_figures):
+    """Median gap of the test NLL to the entropy of moons (2.3939) ≤ 0.045, every seed ≤ 0.06.
+
+    The conditioner is a ReLU MLP with PyTorch-style uniform initialisation
+    (biases included); what each choice bought is in benchmarks/results/recipes.md.
+    The test NLL's Monte Carlo standard error on 20 000 points is ≈ 0.007, so a
+    gap below −0.03 (4 SE) would mean the NLL is wrong.
     """
-    kls = _in_parallel(planar_u1_kl)
-    print(f"\nPlanar K=16 on U1: KL {np.round(kls, 4)}")
+    gaps = recipe_figures["realnvp"]
+    print(f"\nRealNVP on moons, seeds {SEEDS}: gap to the entropy {np.round(gaps, 4).tolist()}, "
+          f"median {np.median(gaps):.4f}, max {max(gaps):.4f}")
+    assert np.median(gaps) <= 0.045, gaps
+    assert max(gaps) <= 0.06, gaps
+    assert min(gaps) > -0.03, "below the entropy by more than the Monte Carlo error: the NLL is wrong"
+
+
+@pytest.mark.slow
+def test_planar_flow_fits_u1_by_reverse_kl(recipe_figures):
+    """Median KL(q‖p) ≤ 0.05 nats at lr 1e-3; no seed collapsed onto one of U1's two modes (KL ≈ ln 2).
+
+    Collapse is judged at half of ln 2: a flow on one mode pays ln 2 ≈ 0.69.
+    KL = F + log Z with F on 50 000 samples (Monte Carlo standard error ≈ 0.002).
+    """
+    kls = recipe_figures["planar"]
+    print(f"\nPlanar K=16 on U1, seeds {SEEDS}: KL {np.round(kls, 4).tolist()}, "
+          f"median {np.median(kls):.4f}, max {max(kls):.4f}")
     assert np.median(kls) <= 0.05, kls
     assert max(kls) < 0.5 * np.log(2), "a run collapsed onto one mode"
     assert min(kls) > -0.01, "KL below 0 by more than the Monte Carlo error: F or log Z is wrong"

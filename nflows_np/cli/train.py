@@ -4,7 +4,7 @@
     The default job (``demo``): a RealNVP fitted to ``moons`` by maximum
     likelihood and a planar flow fitted to ``U1`` by reverse KL; pictures in
     ``DIR/realnvp-moons/`` and ``DIR/planar-U1/`` (DIR: ``nflows_np_out``), and a summary.
-``train --flow NAME (--data NAME | --target NAME) [--steps N] [--batch-size N] [--lr X] [--seed S] [--out DIR] [--force]``
+``train [--flow NAME] (--data NAME | --target NAME) [--steps N] [--batch-size N] [--lr X] [--seed S] [--out DIR] [--force]``
     One run. ``--data`` means forward KL (MLE; the summary compares the test
     NLL with the data entropy), ``--target`` reverse KL (β annealed from 0.01
     to 1 over the first ``--anneal`` fraction of the steps; the summary gives
@@ -83,6 +83,12 @@ class Run:
         return f"{self.flow}-{self.data or self.target}"
 
 
+# ``train --data D`` without --flow: the flow with the smallest gap to the entropy at the
+# command's default settings, measured by benchmarks/cli_defaults.py (results/cli_defaults.md).
+DEFAULT_FLOW = {"moons": "realnvp", "circles": "realnvp", "rings": "realnvp", "8gaussians": "realnvp",
+                "pinwheel": "realnvp", "2spirals": "maf", "checkerboard": "realnvp", "swissroll": "realnvp"}
+DEFAULT_TARGET_FLOW = "planar"  # ``train --target T`` without --flow
+
 # The default job. Hidden width 32 (not the builders' 64): on a 2-core machine
 # OpenBLAS multithreads the 256×64×64 products, which made a step ~10× slower.
 DEMO_RUNS = (
@@ -108,7 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 description="Train a flow. --data NAME: forward KL (maximum likelihood) on a toy "
                                             "dataset; --target NAME: reverse KL to an unnormalised density.",
                                 epilog=EXIT_STATUS)
-    fit.add_argument("--flow", default="realnvp", help=f"one of {', '.join(models.NAMES)} (default realnvp)")
+    fit.add_argument("--flow", help=f"one of {', '.join(models.NAMES)} (default: the best measured for the "
+                                    f"dataset, see DEFAULT_FLOW; {DEFAULT_TARGET_FLOW} for a target)")
     fit.add_argument("--data", metavar="NAME", help=f"dataset, one of {', '.join(datasets.NAMES)}")
     fit.add_argument("--target", metavar="NAME", help=f"target density, one of {', '.join(targets.NAMES)}")
     fit.add_argument("--steps", default=Run.steps, metavar="N", help=f"optimiser steps (default {Run.steps})")
@@ -184,9 +191,11 @@ def run_from_args(args: argparse.Namespace) -> Run:
     """The :class:`Run` that ``train``'s arguments describe, every value checked."""
     if (args.data is None) == (args.target is None):
         raise UsageError("give exactly one of --data NAME (maximum likelihood) or --target NAME (reverse KL)")
+    data = None if args.data is None else _choice(args.data, datasets.NAMES, "dataset")
+    flow = args.flow if args.flow is not None else DEFAULT_FLOW[data] if data else DEFAULT_TARGET_FLOW
     run = Run(
-        flow=_choice(args.flow, models.NAMES, "flow"),
-        data=None if args.data is None else _choice(args.data, datasets.NAMES, "dataset"),
+        flow=_choice(flow, models.NAMES, "flow"),
+        data=data,
         target=None if args.target is None else _choice(args.target, targets.NAMES, "target"),
         steps=parse_number(args.steps, "--steps", int),
         batch_size=parse_number(args.batch_size, "--batch-size", int),

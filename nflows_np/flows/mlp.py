@@ -19,6 +19,7 @@ from nflows_np.base import Module
 from nflows_np.validation import RngLike, as_generator, check_int
 
 ACTIVATIONS = ("tanh", "relu")
+INITS = ("scaled-normal", "uniform")
 
 
 def check_hidden(hidden: Any, who: str) -> tuple[int, ...]:
@@ -32,11 +33,15 @@ class MLP(Module):
     """Fully connected network ``out = MLP(h)`` with hand-written backward.
 
     Parameters ``"W1", "b1", …, "WL", "bL"``; ``W_k`` has shape (fan_in, fan_out)
-    so that a batch is ``h @ W_k + b_k``. Weights are drawn from ``rng``:
-    Glorot normal (std √(2/(fan_in + fan_out))) for tanh, He normal
-    (std √(2/fan_in)) for relu; biases start at 0. With ``zero_last`` the last
-    layer starts at 0, so the network outputs 0 and the flow built on it starts
-    as the identity.
+    so that a batch is ``h @ W_k + b_k``. Weights are drawn from ``rng`` by
+    ``init``: ``"scaled-normal"`` (default), Glorot normal (std √(2/(fan_in + fan_out)))
+    for tanh, He normal (std √(2/fan_in)) for relu, biases 0; ``"uniform"``, weights
+    *and biases* uniform on ±1/√fan_in (PyTorch's ``nn.Linear`` default). Random
+    biases matter for a conditioner with a 1-D input (a 2-D coupling): with b = 0
+    every first-layer unit switches (relu's kink, tanh's centre) at the same input
+    0, and the network starts as a function of two pieces. With ``zero_last`` the
+    last layer (weights and bias) starts at 0, so the network outputs 0 and the
+    flow built on it starts as the identity.
 
     Gradients (backward, for ∂L/∂out = G_L):
     ∂L/∂W_k = (a_{k−1}ᵀ G_k) ⊙ M_k,  ∂L/∂b_k = Σ_n G_k,  ∂L/∂a_{k−1} = G_k (W_k ⊙ M_k)ᵀ,
@@ -57,6 +62,8 @@ class MLP(Module):
     rng : None, int or numpy.random.Generator
     zero_last : bool
         Initialise the last layer to zero.
+    init : {"scaled-normal", "uniform"}
+        How the weights (and, for "uniform", the biases) are drawn; see above.
     masks : sequence of arrays, optional
         One binary (fan_in, fan_out) array per weight matrix (MADE).
     name : str
@@ -65,13 +72,15 @@ class MLP(Module):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  rng: RngLike = None, zero_last: bool = True, masks: Sequence[Any] | None = None,
-                 name: str = "MLP"):
+                 name: str = "MLP", init: str = "scaled-normal"):
         self.name = name
         check_int(in_dim, f"{name}: in_dim")
         check_int(out_dim, f"{name}: out_dim")
         hidden = check_hidden(hidden, name)
         if activation not in ACTIVATIONS:
             raise ValueError(f"{name}: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"{name}: init must be one of {INITS}, got {init!r}")
         try:
             rng = as_generator(rng)
         except TypeError as err:
@@ -82,14 +91,13 @@ class MLP(Module):
         super().__init__()
         n_layers = len(self.sizes) - 1
         for k, (fan_in, fan_out) in enumerate(pairwise(self.sizes), start=1):
-            std = np.sqrt(2.0 / (fan_in + fan_out)) if activation == "tanh" else np.sqrt(2.0 / fan_in)
-            weight = std * rng.standard_normal((fan_in, fan_out))
+            weight, bias = self._initial_layer(rng, fan_in, fan_out, init, activation)
             if k == n_layers and zero_last:
-                weight[...] = 0.0
+                weight[...], bias[...] = 0.0, 0.0
             if self.masks[k - 1] is not None:
                 weight *= self.masks[k - 1]
             self.add_param(f"W{k}", weight)
-            self.add_param(f"b{k}", np.zeros(fan_out))
+            self.add_param(f"b{k}", bias)
         # Lists of the same array objects as the dicts: no key look-ups on the hot path.
         self._weights = [self.params[f"W{k}"] for k in range(1, n_layers + 1)]
         self._biases = [self.params[f"b{k}"] for k in range(1, n_layers + 1)]
@@ -97,6 +105,16 @@ class MLP(Module):
         self._grad_biases = [self.grads[f"b{k}"] for k in range(1, n_layers + 1)]
         self._cache: tuple[list[np.ndarray], list[np.ndarray]] | None = None
         self._workspace_n = -1
+
+    @staticmethod
+    def _initial_layer(rng: np.random.Generator, fan_in: int, fan_out: int, init: str,
+                       activation: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W, b) of one layer drawn as ``init`` says (see the class docstring)."""
+        if init == "uniform":
+            limit = 1.0 / np.sqrt(fan_in)
+            return rng.uniform(-limit, limit, (fan_in, fan_out)), rng.uniform(-limit, limit, fan_out)
+        std = np.sqrt(2.0 / (fan_in + fan_out)) if activation == "tanh" else np.sqrt(2.0 / fan_in)
+        return std * rng.standard_normal((fan_in, fan_out)), np.zeros(fan_out)
 
     def _check_masks(self, masks: Sequence[Any] | None) -> list[np.ndarray | None]:
         n_layers = len(self.sizes) - 1

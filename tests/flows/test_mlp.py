@@ -68,11 +68,31 @@ def test_zero_last_layer_outputs_zero_and_init_scale():
     expected = np.sqrt(2.0 / 128)
     measured = net.params["W2"].std()
     assert abs(measured / expected - 1) < 5 / np.sqrt(2 * 4096), f"Glorot std: expected {expected}, got {measured}"
+    assert np.all(net.params["b1"] == 0.0)
     relu = MLP(64, 5, hidden=(64, 64), activation="relu", rng=rng, zero_last=False)
     expected = np.sqrt(2.0 / 64)  # He normal: √(2/fan_in)
     measured = relu.params["W2"].std()
     assert abs(measured / expected - 1) < 5 / np.sqrt(2 * 4096), f"He std: expected {expected}, got {measured}"
     assert np.any(relu.forward(rng.standard_normal((3, 64))) != 0.0)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_uniform_init_draws_weights_and_biases(activation):
+    """init="uniform": W and b ~ U(±1/√fan_in); for W2 (fan_in 64) the limit is 1/8, the std 1/(8√3).
+
+    The sample std of n = 4096 uniform draws has relative standard deviation
+    √((9/5 − 1)/(4n)) ≈ 0.7 %; allow 5 of them. The last layer still starts at 0.
+    """
+    rng = np.random.default_rng(3)
+    net = MLP(64, 5, hidden=(64, 64), activation=activation, rng=rng, init="uniform")
+    weight, bias = net.params["W2"], net.params["b2"]
+    assert np.abs(weight).max() <= 1 / 8 and np.abs(bias).max() <= 1 / 8
+    expected = 1 / (8 * np.sqrt(3))
+    assert abs(weight.std() / expected - 1) < 5 * 0.0071, f"std {weight.std()} vs {expected}"
+    assert net.params["b1"].std() > 0.5 * expected  # spread, not 0
+    assert np.all(net.params["W3"] == 0.0) and np.all(net.params["b3"] == 0.0)
+    with pytest.raises(ValueError, match="init"):
+        MLP(2, 2, init="xavier")
 
 
 def test_same_seed_same_weights():

@@ -94,7 +94,7 @@ def _mlp_inputs(grads: bool = False):
 
 def _library_coupling(inputs: Arrays, prefix: str = "p.") -> nf.AffineCoupling:
     hidden = tuple(int(v) for v in inputs["hidden"])
-    return set_params(nf.AffineCoupling(inputs["mask"], hidden=hidden), params_of(inputs, prefix))
+    return set_params(nf.AffineCoupling(inputs["mask"], hidden=hidden, activation="tanh"), params_of(inputs, prefix))
 
 
 def _library_mlp(inputs: Arrays) -> nf.flows.mlp.MLP:
@@ -373,7 +373,7 @@ def trained_test_nll(received: Arrays, test_seed: int, variant: int = 0) -> floa
     """Test NLL of the returned couplings on fresh moons (of :func:`moons_variant`), by the library."""
     layers = []
     for k in range(NUM_LAYERS):
-        layer = nf.AffineCoupling(received["masks"][k], hidden=HIDDEN)
+        layer = nf.AffineCoupling(received["masks"][k], hidden=HIDDEN, activation="tanh")
         layers.append(set_params(layer, {key: received[f"{k}.{key}"] for key in layer.params}))
     test = moons_variant(nf.datasets.moons(TEST_POINTS, np.random.default_rng(test_seed)), variant)
     with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -1,0 +1,253 @@
+"""A leaderboard of every flow family on every 2-D problem of the lecture, at a stated budget.
+
+Run:  python benchmarks/leaderboard.py [--quick] [--readme | --readme-only]
+
+(a) Maximum likelihood: every family (NICE, RealNVP, MAF, Glow-style
+    ActNorm → LU → coupling, planar, radial, Sylvester) × the 8 toy datasets;
+    test NLL on held-out points and its gap to the dataset's entropy (the best
+    achievable NLL), median over seeds.
+(b) Reverse KL: planar, radial and each Sylvester variant × U1–U4 × K ∈ {2, 8, 32};
+    KL(q‖π) = F + log Z (U2–U4 with their soft wall, normalisable on the plane),
+    median over seeds, with the Monte Carlo standard error of one estimate.
+(d) Wall time of each run (the median over seeds), on this machine, one BLAS thread.
+
+Each family is built by its ``nflows_np.models`` builder with its default
+architecture (printed in the tables' header); the budget (steps, batch, learning
+rate) is stated at the top of the output. ``--quick`` runs one seed at a smaller
+budget (a smoke run of the whole grid, ≤ 3 minutes on an idle machine); the full
+run three seeds (≤ 20 minutes). The output goes to
+``benchmarks/results/leaderboard.md``, its header saying which mode wrote it;
+``--readme`` then rewrites the README's tables between its markers from that file
+(``--readme-only`` does only that, from the last results file).
+(c) PyTorch / normflows side by side is not run here (not installed by the project).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import nflows_np as nf  # noqa: E402
+from nflows_np import models, train  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+BEGIN, END = "<!-- leaderboard:begin -->", "<!-- leaderboard:end -->"
+
+MLE_FAMILIES = ("nice", "realnvp", "maf", "glow", "planar", "radial", "sylvester")
+REVERSE_FLOWS = ("planar", "radial", "sylvester-orthogonal", "sylvester-householder", "sylvester-triangular")
+TARGETS = ("U1", "U2", "U3", "U4")
+DEPTHS = (2, 8, 32)
+
+
+@dataclass(frozen=True)
+class Budget:
+    seeds: tuple[int, ...]
+    mle_steps: int
+    mle_batch: int
+    test_points: int
+    kl_steps: int
+    kl_batch: int
+    eval_samples: int
+
+
+FULL = Budget(seeds=(0, 1, 2), mle_steps=1000, mle_batch=256, test_points=10_000,
+              kl_steps=600, kl_batch=256, eval_samples=10_000)
+QUICK = Budget(seeds=(0,), mle_steps=200, mle_batch=256, test_points=2_000,
+               kl_steps=200, kl_batch=256, eval_samples=2_000)
+# Learning rates: the recipe's 1e-3 for the networks (coupling, MAF, Glow); 1e-2 for the
+# residual flows, whose few parameters per layer move too slowly at 1e-3 within the budget.
+LR = {"nice": 1e-3, "realnvp": 1e-3, "maf": 1e-3, "glow": 1e-3, "planar": 1e-2, "radial": 1e-2, "sylvester": 1e-2}
+
+
+def mle_run(family: str, data: str, seed: int, budget: Budget) -> tuple[float, float]:
+    """(gap of the test NLL to the entropy, seconds) for one family on one toy."""
+    model = models.BUILDERS[family](dim=2, rng=seed)
+    test = nf.datasets.sample(data, budget.test_points, rng=10_000 + seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", train.DivergenceWarning)
+        history = train.fit_mle(model, lambda n, r: nf.datasets.sample(data, n, r), steps=budget.mle_steps,
+                                batch_size=budget.mle_batch, lr=LR[family], rng=seed, progress=False)
+    seconds = time.perf_counter() - start
+    gap = train.test_nll(model, test) - nf.datasets.ENTROPY[data] if not history.diverged else float("nan")
+    return gap, seconds
+
+
+def reverse_model(flow: str, depth: int, seed: int):
+    if flow.startswith("sylvester-"):
+        return models.sylvester(dim=2, num_layers=depth, variant=flow.split("-")[1], rng=seed)
+    return models.BUILDERS[flow](dim=2, num_layers=depth, rng=seed)
+
+
+def kl_run(flow: str, target_name: str, depth: int, seed: int, budget: Budget) -> tuple[float, float, float]:
+    """(KL, its Monte Carlo standard error, seconds) for one flow of ``depth`` layers on one target."""
+    model, target = reverse_model(flow, depth, seed), nf.targets.get(target_name)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", train.DivergenceWarning)
+        history = train.fit_reverse_kl(model, target, steps=budget.kl_steps, batch_size=budget.kl_batch, lr=1e-2,
+                                       beta=train.linear_beta(0.01, 1.0, budget.kl_steps // 2), rng=seed,
+                                       eval_samples=budget.eval_samples, progress=False)
+    seconds = time.perf_counter() - start
+    if history.diverged:
+        return float("nan"), float("nan"), seconds
+    x, log_q = model.sample_with_log_prob(budget.eval_samples, rng=20_000 + seed)
+    log_w = log_q - target.log_prob(x)
+    return float(log_w.mean() + target.log_z), float(log_w.std() / np.sqrt(log_w.size)), seconds
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return statistics.median(finite) if finite else float("nan")
+
+
+def mle_table(budget: Budget, log) -> list[str]:
+    datasets = nf.datasets.NAMES
+    lines = ["| flow | " + " | ".join(datasets) + " | s / run |", "| --- |" + " ---: |" * (len(datasets) + 1)]
+    best: dict[str, tuple[float, str]] = {}
+    for family in MLE_FAMILIES:
+        cells, times = [], []
+        for data in datasets:
+            runs = [mle_run(family, data, seed, budget) for seed in budget.seeds]
+            gap = _median([g for g, _ in runs])
+            times += [s for _, s in runs]
+            log(f"  MLE {family:10s} {data:13s} gaps {[round(g, 3) for g, _ in runs]} "
+                f"({statistics.median(s for _, s in runs):.1f} s/run)")
+            cells.append(f"{gap:.3f}")
+            if np.isfinite(gap) and gap < best.get(data, (np.inf, ""))[0]:
+                best[data] = (gap, family)
+        lines.append(f"| {family} | " + " | ".join(cells) + f" | {statistics.median(times):.1f} |")
+    lines.append("| best | " + " | ".join(best.get(d, (np.nan, "–"))[1] for d in datasets) + " | |")
+    return lines
+
+
+def kl_table(budget: Budget, log) -> list[str]:
+    header = [f"{t} K={k}" for t in TARGETS for k in DEPTHS]
+    lines = ["| flow | " + " | ".join(header) + " | s / run (K=8) |", "| --- |" + " ---: |" * (len(header) + 1)]
+    for flow in REVERSE_FLOWS:
+        cells, times = [], []
+        for target in TARGETS:
+            for depth in DEPTHS:
+                runs = [kl_run(flow, target, depth, seed, budget) for seed in budget.seeds]
+                kl = _median([r[0] for r in runs])
+                if depth == 8:
+                    times += [r[2] for r in runs]
+                log(f"  KL  {flow:22s} {target} K={depth:2d} KL {[round(r[0], 3) for r in runs]} "
+                    f"± {runs[0][1]:.3f} ({statistics.median(r[2] for r in runs):.1f} s/run)")
+                cells.append(f"{kl:.3f}")
+        lines.append(f"| {flow} | " + " | ".join(cells) + f" | {statistics.median(times):.1f} |")
+    return lines
+
+
+def blas_kernel() -> str:
+    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in info) or "?"
+
+
+def readme_section(results: str) -> str:
+    """The README's summary, cut from a leaderboard file: its provenance line and both tables."""
+    lines = results.splitlines()
+    measured = next(line for line in lines if line.startswith("Measured "))
+    tables, current = [], []
+    for line in lines + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    mle, kl = tables[0], tables[1]
+    return "\n".join([
+        f"From `benchmarks/results/leaderboard.md` ({measured[len('Measured '):].split(' by ')[0]}; "
+        "budgets, seeds and machine in that file). Maximum likelihood, gap of the test NLL to the "
+        "entropy in nats (0 is the best possible):",
+        "", *mle, "",
+        "Reverse KL, KL(q‖π) in nats (U2–U4 with the soft wall, so every entry is a KL ≥ 0):",
+        "", *kl, "",
+    ])
+
+
+def write_readme() -> None:
+    """Rewrite the README between its leaderboard markers from benchmarks/results/leaderboard.md."""
+    with open(os.path.join(RESULTS, "leaderboard.md")) as handle:
+        section = readme_section(handle.read())
+    with open(README) as handle:
+        text = handle.read()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} … {END} section to rewrite")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(README, "w") as handle:
+        handle.write(head + BEGIN + "\n" + section + END + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, a smaller budget (a smoke run)")
+    parser.add_argument("--readme", action="store_true", help="then rewrite the README's leaderboard section")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="only rewrite the README's section from the last results file")
+    args = parser.parse_args()
+    if args.readme_only:
+        write_readme()
+        return
+    budget = QUICK if args.quick else FULL
+    start = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - start:6.0f} s]{message}", flush=True)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        kernel = blas_kernel()
+        mle = mle_table(budget, log)
+        kl = kl_table(budget, log)
+    total = time.perf_counter() - start
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    text = "\n".join([
+        f"# nflows_np leaderboard{' (--quick)' if args.quick else ''}",
+        "",
+        f"Measured {stamp} by `python benchmarks/leaderboard.py{' --quick' if args.quick else ''}` on "
+        f"{platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, BLAS {kernel}, one BLAS thread; "
+        f"the whole run took {total / 60:.1f} min.",
+        "",
+        f"## (a) Maximum likelihood: gap of the test NLL to the entropy (nats), median of seeds {list(budget.seeds)}",
+        "",
+        f"Budget: Adam, {budget.mle_steps} steps, batch {budget.mle_batch} of fresh samples; lr 1e-3 (NICE, "
+        f"RealNVP, MAF, Glow), 1e-2 (planar, radial, Sylvester); test NLL on {budget.test_points} held-out "
+        "points. Architectures: the builders' defaults (RealNVP 8 couplings, NICE 4 + scaling, MAF 5, Glow 4 "
+        "steps, hidden (64, 64); planar / radial 16 layers, Sylvester 8). Lower is better; 0 is the best possible.",
+        "",
+        *mle,
+        "",
+        f"## (b) Reverse KL: KL(q‖π) in nats, median of seeds {list(budget.seeds)}",
+        "",
+        f"Budget: Adam lr 1e-2, {budget.kl_steps} steps, batch {budget.kl_batch}, β from 0.01 to 1 over the "
+        f"first half; KL = F + log Z with F on {budget.eval_samples} samples. U2–U4 with the soft wall beyond "
+        "|x₁| = 4 (normalisable on the plane, so the KL is ≥ 0).",
+        "",
+        *kl,
+        "",
+        "(c) The same models in normflows / PyTorch side by side: not run "
+        "(PyTorch is not a dependency of this project).",
+        "",
+    ])
+    name = "leaderboard.md"
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, name), "w") as handle:
+        handle.write(text)
+    print(text)
+    if args.readme:
+        write_readme()
+
+
+if __name__ == "__main__":
+    main()

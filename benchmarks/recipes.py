@@ -1,0 +1,129 @@
+"""What each initialisation choice buys on the lecture's two recipes, measured over seeds.
+
+Run:  python benchmarks/recipes.py realnvp VARIANT [SEEDS...]
+      python benchmarks/recipes.py planar VARIANT [SEEDS...]
+      python benchmarks/recipes.py planar-10k VARIANT [SEEDS...]   (the planar recipe continued to 10 000 steps)
+      python benchmarks/recipes.py list
+
+The recipes are fixed (the issue's text): RealNVP, 8 AffineCoupling, masks [1,0]/[0,1],
+hidden (64, 64), Adam lr 1e-3, batch 512, 3000 steps on fresh moons samples, test NLL on
+20 000 held-out points; planar K = 16, reverse KL on U1, Adam lr 1e-3, batch 512,
+5000 steps, β from 0.01 to 1 over the first half, KL on 50 000 samples. A variant
+changes only the layers' initialisation or the conditioner's activation: the model is
+built by the library, then its parameters are redrawn as the variant says (from a
+generator seeded 1000 + seed, so a variant's draws do not depend on the library's
+current choice). "library" keeps the library's own initialisation, seeded by the seed.
+
+Each run prints its learning curve (every 500 / 2500 steps) and the final figure;
+the summary line gives the median and the worst seed. The figures that chose the
+library's defaults are collected in benchmarks/results/recipes.md.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import os
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import nflows_np as nf  # noqa: E402
+
+# RealNVP conditioner variants: (activation, how hidden-layer weights and biases are drawn)
+REALNVP = {
+    "library": ("relu", None),
+    "he-normal": ("relu", "he"),              # W ~ N(0, 2/fan_in), b = 0 (the previous default for relu)
+    "he-normal+bias1": ("relu", "he-b1"),     # the same, first-layer biases ~ N(0, 1)
+    "uniform": ("relu", "uniform"),           # W, b ~ U(±1/√fan_in) (PyTorch's nn.Linear default)
+    "tanh-glorot": ("tanh", "glorot"),        # W ~ N(0, 2/(fan_in + fan_out)), b = 0 (the previous default)
+    "tanh-uniform": ("tanh", "uniform"),
+}
+# Planar variants: how u, w, b are drawn per layer
+PLANAR = {
+    "library": None,
+    "u0.3-w1-b2": ("normal", 0.3, 1.0, 2.0),   # the previous default
+    "u1-w1-b0.5": ("normal", 1.0, 1.0, 0.5),
+    "u1-w1-b1": ("normal", 1.0, 1.0, 1.0),
+    "u1-w1-b0.25": ("normal", 1.0, 1.0, 0.25),
+    "u0.5-w1-b1": ("normal", 0.5, 1.0, 1.0),
+    "u1-w2-b1": ("normal", 1.0, 2.0, 1.0),
+    "u1-w0.5-b0.5": ("normal", 1.0, 0.5, 0.5),
+    "u2-w1-b1": ("normal", 2.0, 1.0, 1.0),
+    "normflows": ("uniform", np.sqrt(2.0), 1.0, 0.0),  # u ~ U(±√2), w ~ U(±√(2/D)) = U(±1), b = 0
+}
+
+
+def _redraw_mlp(net, scheme: str, rng: np.random.Generator) -> None:
+    n_layers = len(net.sizes) - 1
+    for k in range(1, n_layers):  # the last layer stays at 0: the coupling starts as the identity
+        weight, bias = net.params[f"W{k}"], net.params[f"b{k}"]
+        fan_in, fan_out = weight.shape
+        if scheme == "uniform":
+            limit = 1.0 / np.sqrt(fan_in)
+            weight[...], bias[...] = rng.uniform(-limit, limit, weight.shape), rng.uniform(-limit, limit, bias.shape)
+        else:
+            std = np.sqrt(2.0 / (fan_in + fan_out)) if scheme == "glorot" else np.sqrt(2.0 / fan_in)
+            weight[...] = std * rng.standard_normal(weight.shape)
+            bias[...] = rng.standard_normal(bias.shape) if (scheme == "he-b1" and k == 1) else 0.0
+
+
+def realnvp_run(variant: str, seed: int) -> list[float]:
+    activation, scheme = REALNVP[variant]
+    rng = np.random.default_rng(seed)
+    model = nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng,
+                                            activation=activation) for k in range(8)])
+    if scheme is not None:
+        redraw = np.random.default_rng(1000 + seed)
+        for layer in model.layers:
+            _redraw_mlp(layer.net, scheme, redraw)
+    test = nf.datasets.sample("moons", 20_000, rng=10_000 + seed)
+    history = nf.train.fit_mle(model, lambda n, r: nf.datasets.sample("moons", n, r), steps=3000, batch_size=512,
+                               lr=1e-3, test_data=test, eval_every=500, rng=seed, progress=False)
+    return [nll - nf.datasets.ENTROPY["moons"] for nll in history.eval["test_nll"]]
+
+
+def planar_run(variant: str, seed: int, steps: int = 5000) -> list[float]:
+    """KL every 2500 steps; ``steps`` > 5000 continues the recipe at β = 1 (the budget that would reach the bar)."""
+    rng = np.random.default_rng(seed)
+    model = nf.FlowModel([nf.Planar(2, rng=rng) for _ in range(16)])
+    if PLANAR[variant] is not None:
+        kind, u, w, b = PLANAR[variant]
+        redraw = np.random.default_rng(1000 + seed)
+        for layer in model.layers:
+            if kind == "normal":
+                layer.params["u"][...] = u * redraw.standard_normal(2)
+                layer.params["w"][...] = w * redraw.standard_normal(2)
+                layer.params["b"][...] = b * redraw.standard_normal()
+            else:
+                layer.params["u"][...] = redraw.uniform(-u, u, 2)
+                layer.params["w"][...] = redraw.uniform(-w, w, 2)
+                layer.params["b"][...] = b
+    history = nf.train.fit_reverse_kl(model, nf.targets.get("U1"), steps=steps, batch_size=512, lr=1e-3,
+                                      beta=nf.train.linear_beta(0.01, 1.0, 2500), eval_samples=50_000,
+                                      eval_every=2500, rng=seed, progress=False)
+    return history.eval["kl"]
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] == "list":
+        print("realnvp variants:", ", ".join(REALNVP))
+        print("planar variants:", ", ".join(PLANAR))
+        return
+    recipe, variant, seeds = argv[0], argv[1], [int(s) for s in argv[2:]] or [0, 1, 2, 3, 4]
+    run = {"realnvp": realnvp_run, "planar": planar_run,
+           "planar-10k": lambda variant, seed: planar_run(variant, seed, steps=10_000)}[recipe]
+    finals = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for seed in seeds:
+            start = time.perf_counter()
+            curve = run(variant, seed)
+            finals.append(curve[-1])
+            print(f"{recipe} {variant} seed {seed}: curve {np.round(curve, 4).tolist()} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"{recipe} {variant} seeds {seeds}: final {np.round(finals, 4).tolist()} "
+          f"median {np.median(finals):.4f} max {max(finals):.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
