@@ -35,8 +35,15 @@ from threadpoolctl import threadpool_limits
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
-from nflows_np.verdict import (DivergenceWarning, History, KLEstimateWarning, ended_worse, loss_trend, mean_and_se,
-                               negative_kl)
+from nflows_np.verdict import (
+    DivergenceWarning,
+    History,
+    KLEstimateWarning,
+    ended_worse,
+    loss_trend,
+    mean_and_se,
+    negative_kl,
+)
 
 __all__ = [
     "History", "DivergenceWarning", "KLEstimateWarning", "fit", "fit_mle", "fit_reverse_kl", "mle_step", "reverse_kl_step",
