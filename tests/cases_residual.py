@@ -95,5 +95,6 @@ def round_trip_errors(layer, z):
 
 
 def family_examples(dim, rng):
-    """One layer of each family registered here, at dimension ``dim`` and their initial parameters."""
-    return [Planar(dim, rng=rng), Radial(dim, rng=rng), Sylvester(dim, rng=rng)]
+    """One layer of each family registered here, at dimension ``dim`` and random parameters of scale 0.3."""
+    return [randomize_params(layer, rng, 0.3) for layer in (Planar(dim, rng=rng), Radial(dim, rng=rng),
+                                                             Sylvester(dim, rng=rng))]

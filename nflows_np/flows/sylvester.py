@@ -56,16 +56,24 @@ class OrthonormalFactor(abc.ABC):
     def matrix(self, q: np.ndarray | None) -> np.ndarray:
         """Q from the raw parameter."""
 
-    def matrix_vjp(self, q: np.ndarray, grad_Q: np.ndarray) -> np.ndarray:
-        """∂L/∂q from ∂L/∂Q (only called when there is a "q")."""
-        raise NotImplementedError
-
     def describe(self) -> str:
         """The constructor arguments that distinguish this factor, for ``repr``."""
         return ""
 
 
-class PolarFactor(OrthonormalFactor):
+class LearnedFactor(OrthonormalFactor):
+    """A factor built from a trainable raw parameter "q", which therefore has a VJP."""
+
+    @abc.abstractmethod
+    def initial_q(self, rng: np.random.Generator) -> np.ndarray:
+        """The raw parameter "q" at initialisation."""
+
+    @abc.abstractmethod
+    def matrix_vjp(self, q: np.ndarray, grad_Q: np.ndarray) -> np.ndarray:
+        """∂L/∂q from ∂L/∂Q."""
+
+
+class PolarFactor(LearnedFactor):
     """"orthogonal": Q = q (qᵀq)^{−1/2}, the orthonormal polar factor of a free D×M matrix q."""
 
     variant = "orthogonal"
@@ -83,7 +91,7 @@ class PolarFactor(OrthonormalFactor):
         return f", m={self.m}"
 
 
-class HouseholderFactor(OrthonormalFactor):
+class HouseholderFactor(LearnedFactor):
     """"householder": Q = H_1 ⋯ H_K, H_k = I − 2 v_k v_kᵀ/‖v_k‖², v_k the K rows of q (M = D)."""
 
     variant = "householder"
