@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -23,26 +22,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 from nflows_np import models, optim, train
 from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
 from nflows_np.flows import conv_coupling
 from nflows_np.images import LogitTransform
+from speed import timeit  # the same timer as the other speed benchmark (median of block means)
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "glow_speed.txt")
 BATCH = 64
-
-
-def timeit(fn, steps: int, repeats: int) -> float:
-    """Median over ``repeats`` of the mean seconds per call over ``steps`` calls (after a warm-up)."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times)
 
 
 def glow_step():

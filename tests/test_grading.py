@@ -20,6 +20,8 @@ import nbformat
 import numpy as np
 import pytest
 
+from gradelib import assert_gradescope
+
 from nflows_np import cli
 from nflows_np.grading import assignments
 from nflows_np.grading.cases import compare_arrays
@@ -49,17 +51,6 @@ def grade(submission: pathlib.Path, tmp_path: pathlib.Path, *extra: str) -> tupl
     proc = run_cli("grade", str(submission), "--assignment", "change_of_variables",
                    "--json", str(results.relative_to(tmp_path)), *extra, tmp_path=tmp_path)
     return proc, json.loads(results.read_text())
-
-
-def assert_gradescope(report: dict) -> None:
-    """``report`` has the shape of Gradescope's results.json."""
-    assert set(report) >= {"score", "execution_time", "output", "tests"}
-    assert isinstance(report["score"], float) and isinstance(report["output"], str)
-    for test in report["tests"]:
-        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
-        assert test["status"] in ("passed", "failed")
-        assert test["visibility"] in ("visible", "after_due_date")
-        assert 0.0 <= test["score"] <= test["max_score"]
 
 
 def survivors(report: dict) -> list[str]:
