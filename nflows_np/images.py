@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nflows_np.composition import FlowModel
+from nflows_np.train import epoch_sampler
 from nflows_np.validation import RngLike, as_generator, check_int, check_real
 
 __all__ = ["LogitTransform", "bits_per_dim", "image_grid", "random_shift"]
@@ -129,17 +130,10 @@ class LogitTransform:
         shift = check_int(shift, "sampler: shift", minimum=0)
         if shift and (shape is None or shape[0] * shape[1] != images.shape[1]):
             raise ValueError(f"sampler: shift needs shape = (H, W) with H·W = D = {images.shape[1]}, got {shape!r}")
-        order: list[np.ndarray] = []
+        draw = epoch_sampler(images)
 
         def sample(n: int, rng: np.random.Generator) -> np.ndarray:
-            chunks, needed = [], n
-            while needed > 0:
-                if not order or order[0].size == 0:
-                    order[:] = [rng.permutation(images.shape[0])]
-                take, order[0] = order[0][:needed], order[0][needed:]
-                chunks.append(images[take])
-                needed -= take.size
-            batch = np.concatenate(chunks)
+            batch = draw(n, rng)
             if shift:
                 batch = random_shift(batch, shape, shift, rng)
             return self.forward(batch, rng)[0]

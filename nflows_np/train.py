@@ -267,17 +267,15 @@ def _one_step(model: Any, step_fn: Callable[[int], float], opt: optim_module.Opt
     return True
 
 
-def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.ndarray]:
-    """A minibatch sampler from an array (shuffled epochs) or a callable ``sampler(n, rng)``."""
-    if callable(data):
-        return data
-    array = check_array(data, dim, "fit_mle", "data")
-    if array.shape[0] == 0:
-        raise ValueError("fit_mle: data is empty")
+def epoch_sampler(array: np.ndarray) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """``sample(n, rng)``: n rows of ``array`` drawn without replacement, epoch by epoch.
+
+    Every row is seen once per epoch, in a fresh random order each epoch; a batch that
+    crosses the end of an epoch takes the rest from the next one.
+    """
     order: list[np.ndarray] = []
 
     def sample(n: int, rng: np.random.Generator) -> np.ndarray:
-        # Draw without replacement, epoch by epoch: every point is seen once per epoch.
         chunks, needed = [], n
         while needed > 0:
             if not order or order[0].size == 0:
@@ -288,6 +286,16 @@ def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.
         return np.concatenate(chunks)
 
     return sample
+
+
+def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """A minibatch sampler from an array (shuffled epochs) or a callable ``sampler(n, rng)``."""
+    if callable(data):
+        return data
+    array = check_array(data, dim, "fit_mle", "data")
+    if array.shape[0] == 0:
+        raise ValueError("fit_mle: data is empty")
+    return epoch_sampler(array)
 
 
 def fit_mle(model: Any, data: Any, *, steps: int = 3000, batch_size: int = 512, lr: float = 1e-3,

@@ -330,11 +330,9 @@ def test_mixture_samples_match_analytic_moments(name):
     assert_moments(target.sample(200_000, rng=3), mean, cov, name)
 
 
-@pytest.mark.parametrize("name", ENERGIES)
-def test_energy_samples_match_box_moments(name):
-    """Rejection samples lie in [−4, 4]² and have the box density's moments (by Simpson)."""
-    target = targets.get(name, wall=False)
-    mass, t, density = grid_integral(target, 4.0, 401)
+def grid_moments(target, half_width, n):
+    """Mean and covariance of the target's density by Simpson's rule on [−half_width, half_width]², n points a side."""
+    mass, t, density = grid_integral(target, half_width, n)
     z1, z2 = np.meshgrid(t, t, indexing="ij")
 
     def expect(f):
@@ -342,9 +340,17 @@ def test_energy_samples_match_box_moments(name):
 
     mean = np.array([expect(z1), expect(z2)])
     second = np.array([[expect(z1 * z1), expect(z1 * z2)], [expect(z1 * z2), expect(z2 * z2)]])
+    return mean, second - np.outer(mean, mean)
+
+
+@pytest.mark.parametrize("name", ENERGIES)
+def test_energy_samples_match_box_moments(name):
+    """Rejection samples lie in [−4, 4]² and have the box density's moments (by Simpson)."""
+    target = targets.get(name, wall=False)
+    mean, cov = grid_moments(target, 4.0, 401)
     samples = target.sample(20_000, rng=4)
     assert samples.shape == (20_000, 2) and np.all(np.abs(samples) <= 4.0)
-    assert_moments(samples, mean, second - np.outer(mean, mean), name)
+    assert_moments(samples, mean, cov, name)
 
 
 @pytest.mark.parametrize("name", ("U2", "U3", "U4"))
@@ -354,16 +360,9 @@ def test_walled_samples_match_plane_moments(name):
     and the share beyond |z₁| = 4 that the wall implies, σ√(2π)/(8 + σ√(2π)) (5 binomial SE).
     """
     target = targets.get(name)
-    mass, t, density = grid_integral(target, 10.0, 1001)
-    z1, z2 = np.meshgrid(t, t, indexing="ij")
-
-    def expect(f):
-        return simpson(simpson(f * density, x=t, axis=1), x=t) / mass
-
-    mean = np.array([expect(z1), expect(z2)])
-    second = np.array([[expect(z1 * z1), expect(z1 * z2)], [expect(z1 * z2), expect(z2 * z2)]])
+    mean, cov = grid_moments(target, 10.0, 1001)
     samples = target.sample(20_000, rng=4)
-    assert_moments(samples, mean, second - np.outer(mean, mean), name)
+    assert_moments(samples, mean, cov, name)
     outside = 0.5 * np.sqrt(2 * np.pi) / (8 + 0.5 * np.sqrt(2 * np.pi))
     share = np.mean(np.abs(samples[:, 0]) > 4)
     assert abs(share - outside) <= 5 * np.sqrt(outside * (1 - outside) / len(samples)), (share, outside)
