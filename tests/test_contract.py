@@ -106,3 +106,28 @@ def test_backward_checks_its_arguments(case):
         layer.backward(np.zeros((4, case.dim)), np.zeros(3))
     with pytest.raises(ValueError):
         layer.backward(np.zeros((4, case.dim + 1)), np.zeros(4))
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_results_belong_to_the_caller(case, direction):
+    """What a pass or a backward returns is not overwritten by later passes of the same shape.
+
+    Layers may keep work buffers between steps for speed; a buffer handed to the caller
+    would silently change under them (e.g. two VJPs compared in a gradient check).
+    Fails if any returned array aliases a buffer that a later call writes.
+    """
+    rng = np.random.default_rng(5)
+    layer = case.make(rng)
+    run = getattr(layer, direction)
+    x1, x2 = case.inputs(rng, 6), case.inputs(rng, 6)
+    layer.forward(x1)  # data-dependent initialisation, if any
+    out1, log_det1 = run(x1)
+    grad1 = layer.backward(rng.standard_normal(out1.shape), rng.standard_normal(6))
+    kept = [out1.copy(), log_det1.copy(), grad1.copy()]
+    out2, _ = run(x2)
+    grad2 = layer.backward(rng.standard_normal(out2.shape), rng.standard_normal(6))
+    again = layer.backward(rng.standard_normal(out2.shape), rng.standard_normal(6))
+    for name, now, before in zip(("output", "log_det", "input gradient"), (out1, log_det1, grad1), kept):
+        np.testing.assert_array_equal(now, before, err_msg=f"{case.name}.{direction}: the {name} of the "
+                                                           "first pass changed after a later one")
+    assert not np.shares_memory(grad2, again), f"{case.name}: two backward calls returned the same buffer"
