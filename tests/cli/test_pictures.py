@@ -75,3 +75,17 @@ def test_train_command_titles_its_pictures_with_the_printed_score(monkeypatch, c
     assert set(saved) == {"density.png", "flow_steps.png", "space.png", "history.png"}
     for name, title in saved.items():
         assert title.startswith(f"realnvp on moons: test NLL {printed} nats, gap to the entropy "), (name, title)
+
+
+def test_digits_samples_title_has_the_printed_bits_per_dim(monkeypatch, capsys, tmp_path):
+    from nflows_np.cli import images
+
+    saved = {}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(images, "save_figure", lambda figure, path: saved.setdefault(path, figure.get_suptitle()))
+    status = cli.main(["train", "--flow", "glow", "--data", "digits", "--steps", "4", "--num-layers", "1",
+                       "--hidden", "4", "--out", "run"])
+    stdout = capsys.readouterr().out
+    assert status == 0, stdout
+    printed = re.search(r"test (\d+\.\d{3}) bits/dim", stdout).group(1)
+    assert list(saved.values()) == [f"glow (L=2, K=1, hidden 4) on digits: test {printed} bits/dim"], saved
