@@ -3,7 +3,7 @@
 Maximum likelihood on dequantised, logit-transformed images with early stopping on
 the validation split (:func:`nflows_np.image_train.fit_images`); writes ``model.npz``
 (reload with ``nflows_np.models.load``), ``history.json`` and ``samples.png`` (samples at
-temperatures 0.7 and 1.0) to the output folder (``--out``, by the same rule as every run), and prints the test bits/dim of the Glow and of
+temperatures 0.7 and 1.0, titled with the test bits/dim) to the output folder (``--out``, by the same rule as every run), and prints the test bits/dim of the Glow and of
 the two baselines (full-covariance Gaussian, per-pixel categorical).
 
 With ``--data digits``: ``--steps`` is the most steps (early stopping may end sooner),
@@ -71,22 +71,25 @@ def train_digits(out: str, steps: int, batch_size: int, lr: float, seed: int, de
     models.save(model, os.path.join(out, "model.npz"), data=DATASET)
     with open(os.path.join(out, "history.json"), "w") as handle:
         json.dump(fit.to_dict(), handle)
-    draw_samples(model, transform, os.path.join(out, "samples.png"), rng)
+    samples = sample_figure(model, transform, rng)  # drawn first: the samples use rng before the test seed
     test_seed = int(rng.integers(2**63))
     glow = transform.bits_per_dim(model, splits["test"], rng=test_seed)
     gaussian = transform.bits_per_dim(FullCovarianceGaussian.fit_images(transform, splits["train"], rng=rng),
                                       splits["test"], rng=test_seed)
     categorical = PixelCategorical(LEVELS).fit(splits["train"]).bits_per_dim(splits["test"])
-    return (f"glow (L={DEFAULTS['levels']}, K={depth}, hidden {hidden}) on digits (MLE, {len(fit.loss)} steps, "
+    run = f"glow (L={DEFAULTS['levels']}, K={depth}, hidden {hidden}) on digits"
+    samples.suptitle(f"{run}: test {glow:.3f} bits/dim")
+    save_figure(samples, os.path.join(out, "samples.png"))
+    return (f"{run} (MLE, {len(fit.loss)} steps, "
             f"{fit.seconds:.1f} s, best validation at step {fit.best_step}): test {glow:.3f} bits/dim; "
             f"full-covariance Gaussian {gaussian:.3f}, per-pixel categorical {categorical:.3f}; pictures in {out}/")
 
 
-def draw_samples(model: FlowModel, transform: LogitTransform, path: str, rng: np.random.Generator) -> str:
-    """A grid of 8×8 samples at each temperature in ``TEMPERATURES``, side by side, saved to ``path``."""
+def sample_figure(model: FlowModel, transform: LogitTransform, rng: np.random.Generator) -> Any:
+    """A grid of 8×8 samples at each temperature in ``TEMPERATURES``, side by side: the Figure (not saved)."""
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(TEMPERATURES), figsize=(4 * len(TEMPERATURES), 4.3))
+    figure, axes = plt.subplots(1, len(TEMPERATURES), figsize=(4 * len(TEMPERATURES), 4.6), layout="constrained")
     for ax, temperature in zip(axes, TEMPERATURES):
         x = model.sample(64, rng, temperature=temperature)
         ax.imshow(image_grid(transform.to_unit(x), SHAPE[1:], columns=8, fill=0.0), cmap="gray_r", vmin=0, vmax=1)
@@ -94,7 +97,13 @@ def draw_samples(model: FlowModel, transform: LogitTransform, path: str, rng: np
         ax.set_xlabel("8 × 8 pixels per digit")
         ax.set_xticks([])
         ax.set_yticks([])
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    return figure
+
+
+def save_figure(figure: Any, path: str) -> str:
+    """Write ``figure`` to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

@@ -293,7 +293,8 @@ def run_plot(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.model))
     out = _output_folder(folder if args.out is None else args.out)
     history = _read_history(os.path.join(folder, HISTORY_FILE))
-    paths = draw_pictures(model, out, np.random.default_rng(0), spec.get("data"), spec.get("target"), history)
+    paths = draw_pictures(model, out, np.random.default_rng(0), spec.get("data"), spec.get("target"), history,
+                          flow=spec["flow"])
     print(f"wrote {len(paths)} pictures of {spec['flow']} to {out}/")
     return 0
 
@@ -343,7 +344,7 @@ def train_and_draw(run: Run, out: str) -> tuple[str, train.History]:
     models.save(model, os.path.join(out, MODEL_FILE), **({"data": run.data} if run.data else {"target": run.target}))
     with open(os.path.join(out, HISTORY_FILE), "w") as handle:
         json.dump(history.to_dict(), handle)
-    draw_pictures(model, out, picture_rng, run.data, run.target, history.to_dict())
+    draw_pictures(model, out, picture_rng, run.data, run.target, history.to_dict(), flow=run.flow)
     objective = "MLE" if run.data else "reverse KL"
     return (f"{run.flow} on {run.data or run.target} ({objective}, {len(history.loss)} steps, {seconds:.1f} s): "
             f"{result}"), history
