@@ -97,9 +97,9 @@ def recorded_convolutions(step) -> list[tuple[tuple, tuple]]:
     """(input shape, weight shape) of every conv2d call of one step."""
     calls, original = [], conv_coupling.conv2d
 
-    def recording(x, weight, bias=None):
+    def recording(x, weight, *args, **kwargs):
         calls.append((x.shape, weight.shape))
-        return original(x, weight, bias)
+        return original(x, weight, *args, **kwargs)
 
     conv_coupling.conv2d = recording
     try:

@@ -17,6 +17,14 @@ and its backward is two more (the products are the unavoidable cost):
 with ∂L/∂x the sum of ∂L/∂X_col back over the k² shifted windows (col2im).
 Cost: O(N·H·W·k²·C_in·C_out) each way.
 
+Buffers: a caller that convolves arrays of the same shapes again and again (a
+training step) can pass a dict ``buffers`` that it keeps; the large (N·H·W, ·)
+arrays are then written into arrays kept in that dict instead of fresh ones.
+Freshly allocated large arrays cost page faults on every step (the allocator
+returns freed memory to the system and takes it back), about as much as the
+products themselves on this model. A cache made with ``buffers`` is valid until
+the next call that uses the same dict.
+
 The flows keep (N, D) arrays with D = C·H·W flattened in C order (channel,
 row, column); :func:`to_nhwc` and :func:`from_nhwc` convert.
 """
@@ -25,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from nflows_np.validation import check_int
 
@@ -54,6 +63,16 @@ def from_nhwc(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(y.shape[0], int(np.prod(y.shape[1:])))
 
 
+def _buffer(buffers: dict | None, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float64 array of ``shape``: ``buffers[key]``, kept between calls, or a fresh one."""
+    if buffers is None:
+        return np.empty(shape)
+    array = buffers.get(key)
+    if array is None or array.shape != shape:
+        array = buffers[key] = np.empty(shape)
+    return array
+
+
 def _pad(x: np.ndarray, p: int) -> np.ndarray:
     """Zero-pad the two spatial axes of (N, H, W, C) by p (np.pad's generality costs more than the copy here)."""
     n, h, w, c = x.shape
@@ -62,22 +81,31 @@ def _pad(x: np.ndarray, p: int) -> np.ndarray:
     return padded
 
 
-def _im2col(padded: np.ndarray, k: int, h: int, w: int, flip: bool = False) -> np.ndarray:
+def _im2col(padded: np.ndarray, k: int, h: int, w: int, flip: bool = False,
+            out: np.ndarray | None = None) -> np.ndarray:
     """Rows (n, i, j) of the k×k windows of ``padded``: cols[n, i, j, a, b] = padded[n, i + a, j + b].
 
     ``flip``: the windows read backwards, cols[n, i, j, a, b] = padded[n, i + k−1−a, j + k−1−b].
-    Gathered as k² slice copies into one array (cheaper than a strided view plus a transposed copy).
+    The windows are a strided view of ``padded`` (no copy), copied once into ``out`` (N·H·W, k²·C).
     """
     n, c = padded.shape[0], padded.shape[3]
-    cols = np.empty((n, h, w, k, k, c))
-    for a in range(k):
-        for b in range(k):
-            ra, rb = (k - 1 - a, k - 1 - b) if flip else (a, b)
-            cols[:, :, :, a, b, :] = padded[:, ra:ra + h, rb:rb + w, :]
-    return cols.reshape(n * h * w, k * k * c)
+    s_n, s_i, s_j, s_c = padded.strides
+    windows = as_strided(padded, (n, h, w, k, k, c), (s_n, s_i, s_j, s_i, s_j, s_c), writeable=False)
+    if flip:
+        windows = windows[:, :, :, ::-1, ::-1]
+    if out is None:
+        out = np.empty((n * h * w, k * k * c))
+    np.copyto(out.reshape(n, h, w, k, k, c), windows)
+    return out
 
 
-def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+def _column_sums(g: np.ndarray) -> np.ndarray:
+    """Σ_rows g of a (rows, C) array, as one matrix-vector product (faster than a reduction over axis 0)."""
+    return np.ones(g.shape[0]) @ g
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+           buffers: dict | None = None) -> tuple[np.ndarray, Any]:
     """"Same" convolution y = x ⋆ w + b of channels-last images, and the cache for :func:`conv2d_vjp`.
 
     Two equal ways, chosen by which side is narrower (the result is the same):
@@ -90,6 +118,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     x : (N, H, W, C_in) array
     weight : (k, k, C_in, C_out) array, k odd
     bias : (C_out,) array, optional
+    buffers : dict, optional
+        Kept by the caller between calls: y and the large intermediate arrays are written
+        into arrays stored there (y and the cache are then overwritten by the next call).
 
     Returns
     -------
@@ -101,57 +132,63 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     if weight.shape[:3] != (k, k, c_in) or k % 2 == 0:
         raise ValueError(f"conv2d: weight must be (k, k, {c_in}, C_out) with k odd, got {weight.shape}")
     if k > 1 and c_in > c_out:
-        y, cache = _conv2d_output_side(x, weight)
+        y, cache = _conv2d_output_side(x, weight, buffers)
     else:
-        y, cache = _conv2d_input_side(x, weight)
+        y, cache = _conv2d_input_side(x, weight, buffers)
     if bias is not None:
         y += bias
     return y, cache
 
 
-def _conv2d_input_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, Any]:
+def _conv2d_input_side(x: np.ndarray, weight: np.ndarray, buffers: dict | None) -> tuple[np.ndarray, Any]:
     n, h, w, c_in = x.shape
-    k = weight.shape[0]
-    w_col = weight.reshape(k * k * c_in, weight.shape[3])
+    k, c_out = weight.shape[0], weight.shape[3]
+    w_col = weight.reshape(k * k * c_in, c_out)
     if k == 1:  # a 1×1 convolution is a product at every pixel: no patches to gather
         cols = x.reshape(n * h * w, c_in)
-    else:
-        p = k // 2
-        cols = _im2col(_pad(x, p), k, h, w)  # rows ordered (a, b, c), like w_col
-    return (cols @ w_col).reshape(n, h, w, weight.shape[3]), ("input", cols, x.shape, weight)
+    else:  # rows ordered (a, b, c), like w_col
+        cols = _im2col(_pad(x, k // 2), k, h, w, out=_buffer(buffers, "cols", (n * h * w, k * k * c_in)))
+    y = np.matmul(cols, w_col, out=_buffer(buffers, "y", (n * h * w, c_out)))
+    return y.reshape(n, h, w, c_out), ("input", cols, x.shape, weight)
 
 
-def _conv2d_output_side(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, Any]:
+def _conv2d_output_side(x: np.ndarray, weight: np.ndarray, buffers: dict | None) -> tuple[np.ndarray, Any]:
     n, h, w, c_in = x.shape
     k, c_out = weight.shape[0], weight.shape[3]
     p = k // 2
     w_all = weight.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
     # P[n, u, v, a, b] = w[a, b]ᵀ x[n, u, v]; y[i, j] = Σ_{a,b} P[i + a − p, j + b − p, a, b] (zero outside)
-    products = np.zeros((n, h + 2 * p, w + 2 * p, k, k, c_out))
-    products[:, p:p + h, p:p + w] = (x.reshape(n * h * w, c_in) @ w_all).reshape(n, h, w, k, k, c_out)
-    y = np.zeros((n, h, w, c_out))
+    products = np.matmul(x.reshape(n * h * w, c_in), w_all, out=_buffer(buffers, "products", (n * h * w, k * k * c_out)))
+    products = products.reshape(n, h, w, k, k, c_out)
+    y = products[:, :, :, p, p].copy()  # the centre tap reaches every pixel (y is small: not a buffer)
     for a in range(k):
         for b in range(k):
-            y += products[:, a:a + h, b:b + w, a, b, :]
+            di, dj = a - p, b - p  # y[i, j] += P[i + di, j + dj, a, b] where 0 ≤ i + di < h, 0 ≤ j + dj < w
+            if (di or dj) and abs(di) < h and abs(dj) < w:
+                y[:, max(0, -di):h - max(0, di), max(0, -dj):w - max(0, dj)] += \
+                    products[:, max(0, di):h + min(0, di), max(0, dj):w + min(0, dj), a, b]
     return y, ("output", x, w_all, weight.shape)
 
 
-def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True,
+               buffers: dict | None = None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(∂L/∂x, ∂L/∂w, ∂L/∂b) of :func:`conv2d` from ∂L/∂y (N, H, W, C_out).
 
     With ``need_x=False`` the input gradient is skipped (returned as None):
     a network's first layer reads data, whose gradient nobody needs.
+    ``buffers``: as in :func:`conv2d` (∂L/∂x is then overwritten by the next call).
     """
-    grad_b = grad_y.sum(axis=(0, 1, 2))
+    grad_b = _column_sums(grad_y.reshape(-1, grad_y.shape[3]))
     if cache[0] == "output":
-        return (*_output_side_vjp(cache, grad_y, need_x), grad_b)
+        return (*_output_side_vjp(cache, grad_y, need_x, buffers), grad_b)
     _, cols, (n, h, w, c_in), weight = cache
     k, c_out = weight.shape[0], weight.shape[3]
     g = grad_y.reshape(n * h * w, c_out)
     grad_w = (cols.T @ g).reshape(weight.shape)  # Y = X_col W_col ⇒ ∂L/∂W_col = X_colᵀ ∂L/∂Y
     if not need_x:
         return None, grad_w, grad_b
-    grad_cols = g @ weight.reshape(k * k * c_in, c_out).T  # ∂L/∂X_col = ∂L/∂Y W_colᵀ
+    # ∂L/∂X_col = ∂L/∂Y W_colᵀ
+    grad_cols = np.matmul(g, weight.reshape(k * k * c_in, c_out).T, out=_buffer(buffers, "grad_cols", cols.shape))
     if k == 1:
         return grad_cols.reshape(n, h, w, c_in), grad_w, grad_b
     # col2im: x_pad[i + a, j + b] fed row (i, j) at kernel offset (a, b); add those contributions back.
@@ -164,14 +201,18 @@ def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True) -> tuple[np.
     return grad_padded[:, p:p + h, p:p + w, :], grad_w, grad_b
 
 
-def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool) -> tuple[np.ndarray | None, np.ndarray]:
+def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool,
+                     buffers: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
     _, x, w_all, (k, _, c_in, c_out) = cache
     n, h, w, _ = x.shape
     p = k // 2
     # y[i, j] += P[i + a − p, j + b − p, a, b] ⇒ ∂L/∂P[u, v, a, b] = ∂L/∂y[u − a + p, v − b + p] (0 outside)
-    grad_p = _im2col(_pad(grad_y, p), k, h, w, flip=True)  # [u, v, a, b] = g_pad[u + 2p − a, v + 2p − b]
+    grad_p = _im2col(_pad(grad_y, p), k, h, w, flip=True,  # [u, v, a, b] = g_pad[u + 2p − a, v + 2p − b]
+                     out=_buffer(buffers, "grad_p", (n * h * w, k * k * c_out)))
     rows = x.reshape(n * h * w, c_in)
     # P = X W_all ⇒ ∂L/∂W_all = Xᵀ ∂L/∂P, ∂L/∂X = ∂L/∂P W_allᵀ
     grad_w = (rows.T @ grad_p).reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)
-    grad_x = (grad_p @ w_all.T).reshape(n, h, w, c_in) if need_x else None
-    return grad_x, np.ascontiguousarray(grad_w)
+    if not need_x:
+        return None, np.ascontiguousarray(grad_w)
+    grad_x = np.matmul(grad_p, w_all.T, out=_buffer(buffers, "grad_x", (n * h * w, c_in)))
+    return grad_x.reshape(n, h, w, c_in), np.ascontiguousarray(grad_w)
