@@ -30,6 +30,7 @@ row, column); :func:`to_nhwc` and :func:`from_nhwc` convert.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,33 @@ def _im2col(padded: np.ndarray, k: int, h: int, w: int, flip: bool = False,
     return out
 
 
+@lru_cache(maxsize=32)
+def _scatter_index(n: int, h: int, w: int, k: int, c: int, sign: int) -> np.ndarray:
+    """Where each entry (n, i, j, a, b, c) of a (N·H·W, k²·C) array lands in an (N, H, W, C) one.
+
+    Pixel (i + sign·(a − p), j + sign·(b − p)); entries that land outside the image go to one
+    extra slot, index N·H·W·C. sign = +1: col2im (∂L/∂x from ∂L/∂X_col); sign = −1: the
+    output-side sum y[i, j] = Σ_{a,b} P[i + a − p, j + b − p, a, b], read from P's side.
+    """
+    p = k // 2
+    shift = sign * (np.arange(k) - p)
+    u = np.arange(h)[:, None] + shift[None, :]  # (i, a)
+    v = np.arange(w)[:, None] + shift[None, :]  # (j, b)
+    inside = (((u >= 0) & (u < h))[:, None, :, None] & ((v >= 0) & (v < w))[None, :, None, :])  # (i, j, a, b)
+    pixel = np.clip(u, 0, h - 1)[:, None, :, None] * w + np.clip(v, 0, w - 1)[None, :, None, :]
+    index = (np.arange(n)[:, None, None, None, None, None] * (h * w) + pixel[None, ..., None]) * c + np.arange(c)
+    index = np.where(inside[None, ..., None], index, n * h * w * c)
+    index.flags.writeable = False
+    return index.reshape(-1)
+
+
+def _scatter_add(values: np.ndarray, n: int, h: int, w: int, k: int, c: int, sign: int) -> np.ndarray:
+    """The (N, H, W, C) sums of the (N·H·W, k²·C) ``values`` by :func:`_scatter_index` (one bincount)."""
+    size = n * h * w * c
+    sums = np.bincount(_scatter_index(n, h, w, k, c, sign), values.reshape(-1), minlength=size + 1)
+    return sums[:size].astype(np.float64, copy=False).reshape(n, h, w, c)  # (an empty bincount is int)
+
+
 def _column_sums(g: np.ndarray) -> np.ndarray:
     """Σ_rows g of a (rows, C) array, as one matrix-vector product (faster than a reduction over axis 0)."""
     return np.ones(g.shape[0]) @ g
@@ -155,18 +183,10 @@ def _conv2d_input_side(x: np.ndarray, weight: np.ndarray, buffers: dict | None) 
 def _conv2d_output_side(x: np.ndarray, weight: np.ndarray, buffers: dict | None) -> tuple[np.ndarray, Any]:
     n, h, w, c_in = x.shape
     k, c_out = weight.shape[0], weight.shape[3]
-    p = k // 2
     w_all = weight.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
     # P[n, u, v, a, b] = w[a, b]ᵀ x[n, u, v]; y[i, j] = Σ_{a,b} P[i + a − p, j + b − p, a, b] (zero outside)
     products = np.matmul(x.reshape(n * h * w, c_in), w_all, out=_buffer(buffers, "products", (n * h * w, k * k * c_out)))
-    products = products.reshape(n, h, w, k, k, c_out)
-    y = products[:, :, :, p, p].copy()  # the centre tap reaches every pixel (y is small: not a buffer)
-    for a in range(k):
-        for b in range(k):
-            di, dj = a - p, b - p  # y[i, j] += P[i + di, j + dj, a, b] where 0 ≤ i + di < h, 0 ≤ j + dj < w
-            if (di or dj) and abs(di) < h and abs(dj) < w:
-                y[:, max(0, -di):h - max(0, di), max(0, -dj):w - max(0, dj)] += \
-                    products[:, max(0, di):h + min(0, di), max(0, dj):w + min(0, dj), a, b]
+    y = _scatter_add(products, n, h, w, k, c_out, -1)
     return y, ("output", x, w_all, weight.shape)
 
 
@@ -192,13 +212,7 @@ def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True,
     if k == 1:
         return grad_cols.reshape(n, h, w, c_in), grad_w, grad_b
     # col2im: x_pad[i + a, j + b] fed row (i, j) at kernel offset (a, b); add those contributions back.
-    p = k // 2
-    grad_cols = grad_cols.reshape(n, h, w, k, k, c_in)
-    grad_padded = np.zeros((n, h + 2 * p, w + 2 * p, c_in))
-    for a in range(k):
-        for b in range(k):
-            grad_padded[:, a:a + h, b:b + w, :] += grad_cols[:, :, :, a, b, :]
-    return grad_padded[:, p:p + h, p:p + w, :], grad_w, grad_b
+    return _scatter_add(grad_cols, n, h, w, k, c_in, +1), grad_w, grad_b
 
 
 def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool,
