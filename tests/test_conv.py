@@ -35,6 +35,44 @@ def test_conv2d_backward_matches_finite_differences(k, c_in, c_out):
         assert rel_error(mine, numerical_gradient(loss, array)) < 1e-7, name
 
 
+@pytest.mark.parametrize("c_in, c_out", CHANNELS)
+@pytest.mark.parametrize("k, height, width", [(3, 1, 1), (5, 2, 2), (5, 2, 7)])
+def test_conv2d_kernel_wider_than_image(k, height, width, c_in, c_out):
+    """Taps that fall outside a small image (|offset| ≥ H or W) contribute zero, both ways."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, height, width, c_in)), rng.standard_normal((k, k, c_in, c_out))
+    y, cache = conv2d(x, w)
+    expected = np.stack([np.stack([sum(correlate(x[n, :, :, c], w[:, :, c, o], mode="same") for c in range(c_in))
+                                   for o in range(c_out)], axis=-1) for n in range(2)])
+    np.testing.assert_allclose(y, expected, atol=1e-12)
+    grad_y = rng.standard_normal(y.shape)
+    grad_x, grad_w, _ = conv2d_vjp(cache, grad_y)
+    loss = lambda: float(np.sum(grad_y * conv2d(x, w)[0]))
+    assert rel_error(grad_x, numerical_gradient(loss, x)) < 1e-7
+    assert rel_error(grad_w, numerical_gradient(loss, w)) < 1e-7
+
+
+@pytest.mark.parametrize("c_in, c_out", CHANNELS + [(2, 2)])
+def test_buffers_give_the_same_results_and_are_reused(c_in, c_out):
+    """With a kept ``buffers`` dict: the same y and gradients as without, the large arrays kept (same objects)
+    from call to call, and re-made when the shapes change."""
+    rng = np.random.default_rng(3)
+    buffers: dict = {}
+    kept: dict = {}
+    for batch in (3, 3, 5):
+        x, w = rng.standard_normal((batch, 4, 3, c_in)), rng.standard_normal((3, 3, c_in, c_out))
+        b, grad_y = rng.standard_normal(c_out), rng.standard_normal((batch, 4, 3, c_out))
+        y, cache = conv2d(x, w, b)
+        y_kept, cache_kept = conv2d(x, w, b, buffers)
+        np.testing.assert_array_equal(y_kept, y)
+        for mine, reference in zip(conv2d_vjp(cache_kept, grad_y, buffers=buffers), conv2d_vjp(cache, grad_y)):
+            np.testing.assert_array_equal(mine, reference)
+        assert buffers and all(value.shape[0] == batch * 4 * 3 for value in buffers.values())
+        if kept and next(iter(kept.values())).shape[0] == batch * 4 * 3:  # same shapes as last call: same arrays
+            assert all(buffers[key] is value for key, value in kept.items())
+        kept = dict(buffers)
+
+
 def test_layout_round_trip():
     x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 60)
     nhwc = to_nhwc(x, (3, 4, 5))
