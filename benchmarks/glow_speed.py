@@ -30,11 +30,12 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from nflows_np import models, optim, train  # noqa: E402
-from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits  # noqa: E402
-from nflows_np.flows import conv_coupling  # noqa: E402
-from nflows_np.images import LogitTransform  # noqa: E402
-from speed import blas_kernels  # noqa: E402  (the other speed benchmark's BLAS report)
+from speed import blas_kernels
+
+from nflows_np import models, optim, train
+from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
+from nflows_np.flows import conv_coupling
+from nflows_np.images import LogitTransform
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "glow_speed.txt")
 BATCH = 64

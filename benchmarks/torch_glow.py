@@ -32,7 +32,7 @@ def _parameter(array: np.ndarray) -> torch.nn.Parameter:
 
 
 class Squeeze(torch.nn.Module):
-    sources: dict = {}
+    sources: dict = {}  # noqa: RUF012  (no parameters)
 
     def forward(self, x):
         n, c, h, w = x.shape

@@ -34,7 +34,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from nflows_np.validation import check_int
 
@@ -74,32 +73,6 @@ def _buffer(buffers: dict | None, key: str, shape: tuple[int, ...]) -> np.ndarra
     return array
 
 
-def _pad(x: np.ndarray, p: int) -> np.ndarray:
-    """Zero-pad the two spatial axes of (N, H, W, C) by p (np.pad's generality costs more than the copy here)."""
-    n, h, w, c = x.shape
-    padded = np.zeros((n, h + 2 * p, w + 2 * p, c))
-    padded[:, p:p + h, p:p + w] = x
-    return padded
-
-
-def _im2col(padded: np.ndarray, k: int, h: int, w: int, flip: bool = False,
-            out: np.ndarray | None = None) -> np.ndarray:
-    """Rows (n, i, j) of the k×k windows of ``padded``: cols[n, i, j, a, b] = padded[n, i + a, j + b].
-
-    ``flip``: the windows read backwards, cols[n, i, j, a, b] = padded[n, i + k−1−a, j + k−1−b].
-    The windows are a strided view of ``padded`` (no copy), copied once into ``out`` (N·H·W, k²·C).
-    """
-    n, c = padded.shape[0], padded.shape[3]
-    s_n, s_i, s_j, s_c = padded.strides
-    windows = as_strided(padded, (n, h, w, k, k, c), (s_n, s_i, s_j, s_i, s_j, s_c), writeable=False)
-    if flip:
-        windows = windows[:, :, :, ::-1, ::-1]
-    if out is None:
-        out = np.empty((n * h * w, k * k * c))
-    np.copyto(out.reshape(n, h, w, k, k, c), windows)
-    return out
-
-
 @lru_cache(maxsize=32)
 def _scatter_index(n: int, h: int, w: int, k: int, c: int, sign: int) -> np.ndarray:
     """Where each entry (n, i, j, a, b, c) of a (N·H·W, k²·C) array lands in an (N, H, W, C) one.
@@ -118,6 +91,21 @@ def _scatter_index(n: int, h: int, w: int, k: int, c: int, sign: int) -> np.ndar
     index = np.where(inside[None, ..., None], index, n * h * w * c)
     index.flags.writeable = False
     return index.reshape(-1)
+
+
+def _im2col(x: np.ndarray, k: int, flip: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """Rows (n, i, j) of the k×k windows of x (N, H, W, C), zero outside: cols[n, i, j, a, b] = x[n, i + a − p, j + b − p].
+
+    ``flip``: the windows read backwards, cols[n, i, j, a, b] = x[n, i − a + p, j − b + p].
+    One gather by the indices of :func:`_scatter_index` (im2col is the adjoint of col2im),
+    from x followed by one zero for the taps outside the image; into ``out`` (N·H·W, k²·C).
+    """
+    n, h, w, c = x.shape
+    if out is None:
+        out = np.empty((n * h * w, k * k * c))
+    source = np.concatenate((x.reshape(-1), np.zeros(1)))
+    np.take(source, _scatter_index(n, h, w, k, c, -1 if flip else 1), out=out.reshape(-1))
+    return out
 
 
 def _scatter_add(values: np.ndarray, n: int, h: int, w: int, k: int, c: int, sign: int) -> np.ndarray:
@@ -175,7 +163,7 @@ def _conv2d_input_side(x: np.ndarray, weight: np.ndarray, buffers: dict | None) 
     if k == 1:  # a 1×1 convolution is a product at every pixel: no patches to gather
         cols = x.reshape(n * h * w, c_in)
     else:  # rows ordered (a, b, c), like w_col
-        cols = _im2col(_pad(x, k // 2), k, h, w, out=_buffer(buffers, "cols", (n * h * w, k * k * c_in)))
+        cols = _im2col(x, k, out=_buffer(buffers, "cols", (n * h * w, k * k * c_in)))
     y = np.matmul(cols, w_col, out=_buffer(buffers, "y", (n * h * w, c_out)))
     return y.reshape(n, h, w, c_out), ("input", cols, x.shape, weight)
 
@@ -219,10 +207,8 @@ def _output_side_vjp(cache: Any, grad_y: np.ndarray, need_x: bool,
                      buffers: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
     _, x, w_all, (k, _, c_in, c_out) = cache
     n, h, w, _ = x.shape
-    p = k // 2
     # y[i, j] += P[i + a − p, j + b − p, a, b] ⇒ ∂L/∂P[u, v, a, b] = ∂L/∂y[u − a + p, v − b + p] (0 outside)
-    grad_p = _im2col(_pad(grad_y, p), k, h, w, flip=True,  # [u, v, a, b] = g_pad[u + 2p − a, v + 2p − b]
-                     out=_buffer(buffers, "grad_p", (n * h * w, k * k * c_out)))
+    grad_p = _im2col(grad_y, k, flip=True, out=_buffer(buffers, "grad_p", (n * h * w, k * k * c_out)))
     rows = x.reshape(n * h * w, c_in)
     # P = X W_all ⇒ ∂L/∂W_all = Xᵀ ∂L/∂P, ∂L/∂X = ∂L/∂P W_allᵀ
     grad_w = (rows.T @ grad_p).reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)
