@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from nflows_np.validation import check_int
+from nflows_np.validation import check_int, lookup
 
 __all__ = ["check_shape", "conv2d", "conv2d_vjp", "from_nhwc", "to_nhwc"]
 
@@ -121,13 +121,15 @@ def _column_sums(g: np.ndarray) -> np.ndarray:
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
-           buffers: dict | None = None) -> tuple[np.ndarray, Any]:
+           buffers: dict | None = None, method: str = "auto") -> tuple[np.ndarray, Any]:
     """"Same" convolution y = x ⋆ w + b of channels-last images, and the cache for :func:`conv2d_vjp`.
 
-    Two equal ways, chosen by which side is narrower (the result is the same):
-    C_in ≤ C_out: im2col of the input, Y = X_col W_col (the big matrix has k²·C_in columns);
-    C_in > C_out: product first, P = X W_all with W_all: (C_in, k²·C_out), then each pixel adds
-    the k² shifted slices of P (col2im of the output; the big matrix has k²·C_out columns).
+    Three equal ways (the result is the same):
+    im2col, C_in ≤ C_out: Y = X_col W_col (the big matrix has k²·C_in columns);
+    im2col, C_in > C_out: product first, P = X W_all with W_all: (C_in, k²·C_out), then each pixel
+    adds the k² shifted slices of P (col2im of the output; the big matrix has k²·C_out columns);
+    dense, for images of at most k² pixels: the convolution as the (H·W·C_in, H·W·C_out) matrix M
+    it is, y_n = x_n M — no more multiplications than im2col, whose rows there are mostly padding.
 
     Parameters
     ----------
@@ -137,6 +139,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
     buffers : dict, optional
         Kept by the caller between calls: y and the large intermediate arrays are written
         into arrays stored there (y and the cache are then overwritten by the next call).
+    method : {"auto", "im2col", "dense"}
+        "auto": dense when k > 1 and H·W ≤ k², im2col otherwise.
 
     Returns
     -------
@@ -147,7 +151,10 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
     k, c_out = weight.shape[0], weight.shape[3]
     if weight.shape[:3] != (k, k, c_in) or k % 2 == 0:
         raise ValueError(f"conv2d: weight must be (k, k, {c_in}, C_out) with k odd, got {weight.shape}")
-    if k > 1 and c_in > c_out:
+    method = lookup(method, ("auto", "im2col", "dense"), "conv2d: method")
+    if method == "dense" or (method == "auto" and k > 1 and x.shape[1] * x.shape[2] <= k * k):
+        y, cache = _conv2d_dense(x, weight, buffers)
+    elif k > 1 and c_in > c_out:
         y, cache = _conv2d_output_side(x, weight, buffers)
     else:
         y, cache = _conv2d_input_side(x, weight, buffers)
@@ -178,6 +185,49 @@ def _conv2d_output_side(x: np.ndarray, weight: np.ndarray, buffers: dict | None)
     return y, ("output", x, w_all, weight.shape)
 
 
+@lru_cache(maxsize=32)
+def _dense_index(h: int, w: int, k: int, c_in: int, c_out: int) -> np.ndarray:
+    """Where each entry of the dense matrix M[(pixel_in, c), (pixel_out, o)] is read from w.ravel() (+ a zero).
+
+    M[(i + a − p, j + b − p, c), (i, j, o)] = w[a, b, c, o]; pairs of pixels no tap joins read the zero
+    at index k²·C_in·C_out. Shape (H·W·C_in, H·W·C_out).
+    """
+    p, pixels = k // 2, h * w
+    row, col = np.divmod(np.arange(pixels), w)
+    a = row[:, None] - row[None, :] + p  # (pixel_in, pixel_out) → kernel row a, column b
+    b = col[:, None] - col[None, :] + p
+    joined = (a >= 0) & (a < k) & (b >= 0) & (b < k)
+    tap = np.where(joined, a * k + b, 0)
+    index = (tap[:, None, :, None] * c_in + np.arange(c_in)[None, :, None, None]) * c_out + np.arange(c_out)
+    index = np.where(joined[:, None, :, None], index, k * k * c_in * c_out)
+    index.flags.writeable = False
+    return index.reshape(pixels * c_in, pixels * c_out)
+
+
+def _conv2d_dense(x: np.ndarray, weight: np.ndarray, buffers: dict | None) -> tuple[np.ndarray, Any]:
+    n, h, w, c_in = x.shape
+    k, c_out = weight.shape[0], weight.shape[3]
+    index = _dense_index(h, w, k, c_in, c_out)
+    dense = np.take(np.concatenate((weight.reshape(-1), np.zeros(1))), index)
+    rows = x.reshape(n, h * w * c_in)  # (N, H, W, C) rows are already (pixel, channel) vectors
+    y = np.matmul(rows, dense, out=_buffer(buffers, "y", (n, h * w * c_out)))
+    return y.reshape(n, h, w, c_out), ("dense", rows, dense, index, weight.shape)
+
+
+def _dense_vjp(cache: Any, grad_y: np.ndarray, need_x: bool,
+               buffers: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
+    _, rows, dense, index, shape = cache
+    g = grad_y.reshape(rows.shape[0], dense.shape[1])
+    # Y = X M ⇒ ∂L/∂M = Xᵀ ∂L/∂Y; M copies w into the entries of index ⇒ ∂L/∂w sums ∂L/∂M over them
+    grad_dense = rows.T @ g
+    size = int(np.prod(shape))
+    grad_w = np.bincount(index.reshape(-1), grad_dense.reshape(-1), minlength=size + 1)[:size].reshape(shape)
+    if not need_x:
+        return None, grad_w
+    grad_x = np.matmul(g, dense.T, out=_buffer(buffers, "grad_x", rows.shape))  # ∂L/∂X = ∂L/∂Y Mᵀ
+    return grad_x.reshape(grad_y.shape[:3] + (shape[2],)), grad_w
+
+
 def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True,
                buffers: dict | None = None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(∂L/∂x, ∂L/∂w, ∂L/∂b) of :func:`conv2d` from ∂L/∂y (N, H, W, C_out).
@@ -189,6 +239,8 @@ def conv2d_vjp(cache: Any, grad_y: np.ndarray, need_x: bool = True,
     grad_b = _column_sums(grad_y.reshape(-1, grad_y.shape[3]))
     if cache[0] == "output":
         return (*_output_side_vjp(cache, grad_y, need_x, buffers), grad_b)
+    if cache[0] == "dense":
+        return (*_dense_vjp(cache, grad_y, need_x, buffers), grad_b)
     _, cols, (n, h, w, c_in), weight = cache
     k, c_out = weight.shape[0], weight.shape[3]
     g = grad_y.reshape(n * h * w, c_out)
