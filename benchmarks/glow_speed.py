@@ -8,7 +8,9 @@ log-likelihood, backward, Adam update; nflows_np runs at one BLAS thread.
 
 The floor: exactly the matrix products its convolutions perform (forward, ∂L/∂W and ∂L/∂x
 for every conv of every coupling network, as nflows_np.conv lays them out), recorded from
-one real step and timed on arrays of the same shapes in a tight loop.
+one real step and timed on arrays of the same shapes in a tight loop. The im2col floor: the
+same with every 3×3 convolution done by im2col (the earlier definition; on the 2×2 level
+nflows_np now uses the convolution's dense matrix, fewer multiplications).
 
 PyTorch (only when ``import torch`` works): the same architecture written with autograd
 (benchmarks/torch_glow.py) with a copy of the parameters; the script first checks that it
@@ -39,6 +41,8 @@ from nflows_np.images import LogitTransform
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "glow_speed.txt")
 BATCH = 64
+FLOOR = "floor (the convolutions' products only)"
+FLOOR_IM2COL = "im2col floor (the same, all by im2col)"
 SAME_TOL = 1e-10  # |log p_numpy − log p_torch|: float64 round-off over ~100 layers is ~1e-13
 
 
@@ -110,24 +114,41 @@ def recorded_convolutions(step) -> list[tuple[tuple, tuple]]:
     return calls
 
 
-def product_floor(calls):
-    """The three products of each recorded convolution, on random arrays of the same shapes."""
-    rng = np.random.default_rng(0)
-    products = []
+def product_shapes(calls, layout: str) -> list[tuple[int, int, int]]:
+    """(rows, inner, columns) of the forward product of each recorded convolution.
+
+    layout "nflows_np": as nflows_np.conv lays it out now — im2col of the narrower side, or the
+    convolution's dense (H·W·C_in, H·W·C_out) matrix on images of at most k² pixels;
+    "im2col": every k > 1 convolution by im2col (the floor's earlier definition; on a 2×2 image
+    most of its rows multiply padding zeros).
+    """
+    shapes = []
     for (n, h, w, c_in), (k, _, _, c_out) in calls:
-        rows = n * h * w
-        if k > 1 and c_in > c_out:  # output side: P = X W_all, W_all (C_in, k²C_out)
-            a, b = c_in, k * k * c_out
+        if layout == "nflows_np" and k > 1 and h * w <= k * k:  # Y = X M, X (N, H·W·C_in)
+            shapes.append((n, h * w * c_in, h * w * c_out))
+        elif k > 1 and c_in > c_out:  # output side: P = X W_all, W_all (C_in, k²C_out)
+            shapes.append((n * h * w, c_in, k * k * c_out))
         else:                       # input side: Y = X_col W_col, X_col (rows, k²C_in)
-            a, b = k * k * c_in, c_out
-        products.append((rng.standard_normal((rows, a)), rng.standard_normal((a, b)), rng.standard_normal((rows, b))))
+            shapes.append((n * h * w, k * k * c_in, c_out))
+    return shapes
+
+
+def product_floor(shapes):
+    """The three products (forward, ∂L/∂W, ∂L/∂x) of each convolution, on random arrays of its shapes."""
+    rng = np.random.default_rng(0)
+    products = [(rng.standard_normal((rows, a)), rng.standard_normal((a, b)), rng.standard_normal((rows, b)))
+                for rows, a, b in shapes]
 
     def step():
         for x, wt, g in products:
             x @ wt     # forward
             x.T @ g    # ∂L/∂W
             g @ wt.T   # ∂L/∂x
-    return step, products
+    return step
+
+
+def mflop(shapes) -> float:
+    return sum(2 * rows * a * b * 3 for rows, a, b in shapes) / 1e6
 
 
 def interleaved(contenders: dict, steps: int, repeats: int) -> dict[str, list[float]]:
@@ -162,8 +183,9 @@ def main() -> None:
         torch = None
     lines = [
         "One Glow training step on the digits (L = 2, K = 8, hidden 64, split priors; batch 64, float64)",
-        (f"run: {os.path.basename(sys.executable)} benchmarks/glow_speed.py --repeats {args.repeats}   "
-         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, machine shared with other jobs)"),
+        (f"run: {os.path.basename(sys.executable)} benchmarks/glow_speed.py --repeats {args.repeats} --steps {args.steps}   "
+         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared with other jobs, "
+         f"load average {os.getloadavg()[0]:.1f} at the start)"),
         f"numpy {np.__version__}, BLAS: {blas_kernels()}; nflows_np at 1 BLAS thread",
     ]
     with threadpool_limits(1, "blas"):
@@ -183,18 +205,20 @@ def main() -> None:
             lines.append("torch: not importable here, no autograd comparison (run with a python that has torch)")
         step = numpy_step(model, x)
         calls = recorded_convolutions(step)
-        floor, products = product_floor(calls)
-        flops = sum(2 * x.shape[0] * x.shape[1] * wt.shape[1] * 3 for x, wt, _ in products)
+        layouts = {layout: product_shapes(calls, layout) for layout in ("nflows_np", "im2col")}
         contenders = {"nflows_np step (forward + backward + Adam)": (lambda: None, step),
-                      "floor (the convolutions' products only)": (lambda: None, floor), **contenders}
+                      FLOOR: (lambda: None, product_floor(layouts["nflows_np"])),
+                      FLOOR_IM2COL: (lambda: None, product_floor(layouts["im2col"])), **contenders}
         times = interleaved(contenders, args.steps, args.repeats)
-    lines.append(f"convolutions per step: {len(calls)}; their products: {flops / 1e6:.0f} MFLOP")
+    lines.append(f"convolutions per step: {len(calls)}; their products: {mflop(layouts['nflows_np']):.0f} MFLOP as "
+                 f"nflows_np lays them out, {mflop(layouts['im2col']):.0f} MFLOP all by im2col")
     lines.append(f"ms per step over {args.repeats} interleaved blocks of {args.steps} steps:   min   median")
     for name, values in times.items():
         lines.append(f"  {name:<45s} {1000 * min(values):6.1f} {1000 * statistics.median(values):7.1f}")
-    step_times, floor_times = times[next(iter(times))], times["floor (the convolutions' products only)"]
-    lines.append(f"ratio step / floor: {min(step_times) / min(floor_times):.2f} (min), "
-                 f"{statistics.median(step_times) / statistics.median(floor_times):.2f} (median)")
+    step_times = times[next(iter(times))]
+    for name in (FLOOR, FLOOR_IM2COL):
+        lines.append(f"ratio step / {name.split(' (')[0]}: {min(step_times) / min(times[name]):.2f} (min), "
+                     f"{statistics.median(step_times) / statistics.median(times[name]):.2f} (median)")
     for name, values in times.items():
         if name.startswith("torch"):
             lines.append(f"ratio {name} / nflows_np step: {min(values) / min(step_times):.2f} (min), "

@@ -44,10 +44,10 @@ class ConvNet(Module):
     Channels-last input (N, H, W, C_in) → (N, H, W, C_out), "same" padding.
     The hidden layers start with He-normal weights N(0, 2/fan_in); the last
     layer starts at exactly 0, so a coupling using it starts as the identity.
-    The network keeps its large intermediate arrays between calls (see the
-    buffers of :mod:`nflows_np.conv`): a cache from :meth:`forward` is valid
-    until the next :meth:`forward`, and the array :meth:`backward` returns
-    until the next :meth:`backward`.
+    The network keeps its large arrays between calls (the buffers of
+    :mod:`nflows_np.conv`): the output and cache of :meth:`forward` are valid
+    until the next :meth:`forward`, the array :meth:`backward` returns until
+    the next :meth:`backward` (a coupling copies what it keeps).
     Cost: O(N·H·W·(9·C_in·K + K² + 9·K·C_out)) each way, K hidden channels.
     ``activation``: "relu" (Glow) or "tanh" (smooth: what adaptive finite
     differences with large steps, e.g. scipy's, need to be exact).
