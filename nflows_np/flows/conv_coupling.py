@@ -11,6 +11,7 @@ what lets a flow learn from 1297 8×8 images without memorising them.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,19 @@ def _through_activation(grad_h: np.ndarray, h: np.ndarray, activation: str) -> n
     return grad_h
 
 
+# The backward pass's large arrays are used up within one backward call, so networks of the same
+# shapes share them (bounded: the last few shapes): they stay in cache from one coupling to the next.
+_BACKWARD_BUFFERS: OrderedDict[tuple, tuple[dict, dict, dict]] = OrderedDict()
+
+
+def _backward_buffers(key: tuple) -> tuple[dict, dict, dict]:
+    buffers = _BACKWARD_BUFFERS.pop(key, None) or ({}, {}, {})
+    _BACKWARD_BUFFERS[key] = buffers
+    while len(_BACKWARD_BUFFERS) > 8:
+        _BACKWARD_BUFFERS.popitem(last=False)
+    return buffers
+
+
 class ConvNet(Module):
     """Glow's coupling network:  3×3 conv → act → 1×1 conv → act → 3×3 conv (zero-initialised).
 
@@ -46,8 +60,9 @@ class ConvNet(Module):
     layer starts at exactly 0, so a coupling using it starts as the identity.
     The network keeps its large arrays between calls (the buffers of
     :mod:`nflows_np.conv`): the output and cache of :meth:`forward` are valid
-    until the next :meth:`forward`, the array :meth:`backward` returns until
-    the next :meth:`backward` (a coupling copies what it keeps).
+    until its next :meth:`forward`; the array :meth:`backward` returns, until
+    the next :meth:`backward` of a network of the same shapes (they share the
+    backward's arrays; a coupling copies what it keeps).
     Cost: O(N·H·W·(9·C_in·K + K² + 9·K·C_out)) each way, K hidden channels.
     ``activation``: "relu" (Glow) or "tanh" (smooth: what adaptive finite
     differences with large steps, e.g. scipy's, need to be exact).
@@ -69,7 +84,7 @@ class ConvNet(Module):
         self.add_param("b2", np.zeros(hidden))
         self.add_param("W3", np.zeros((3, 3, hidden, c_out)))
         self.add_param("b3", np.zeros(c_out))
-        self._buffers: tuple[dict, dict, dict] = ({}, {}, {})  # one per convolution, kept between steps
+        self._buffers: tuple[dict, dict, dict] = ({}, {}, {})  # the forward's, one per convolution
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """The network's output and the cache for :meth:`backward`."""
@@ -84,7 +99,7 @@ class ConvNet(Module):
     def backward(self, cache: Any, grad_out: np.ndarray, need_x: bool = True) -> np.ndarray | None:
         """∂L/∂x from ∂L/∂out; adds ∂L/∂θ into ``grads`` (through h = act(a): ∂L/∂a = ∂L/∂h ⊙ act′(a))."""
         c1, c2, c3, h1, h2 = cache
-        g, buffers = self.grads, self._buffers
+        g, buffers = self.grads, _backward_buffers((grad_out.shape, self.params["W1"].shape))
         grad_h2, gw, gb = conv2d_vjp(c3, grad_out, buffers=buffers[2])
         g["W3"] += gw
         g["b3"] += gb
