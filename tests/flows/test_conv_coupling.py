@@ -39,7 +39,7 @@ def test_interleaved_passes_of_same_shaped_couplings_keep_their_gradients(shape)
     run forward A, forward B, backward B, backward A give exactly the gradients each gives alone."""
     rng = np.random.default_rng(4)
     a, b = (randomize_params(ConvAffineCoupling(shape, hidden=6, rng=rng), rng, scale=0.3) for _ in range(2))
-    x_a, x_b, g_a, g_b = (rng.standard_normal((3, 64)) for _ in range(4))
+    x_a, x_b, g_a, g_b = (rng.standard_normal((3, int(np.prod(shape)))) for _ in range(4))
     gld = rng.standard_normal(3)
     alone = []
     for layer, x, g in ((a, x_a, g_a), (b, x_b, g_b)):
