@@ -1,4 +1,4 @@
-"""2-D convolutions with their backward, by im2col (written by hand, no autograd).
+"""2-D convolutions with their backward, by im2col or by their dense matrix (written by hand, no autograd).
 
 Layout: images are channels-last inside the convolutions, ``(N, H, W, C)``;
 a k×k kernel is ``(k, k, C_in, C_out)``. With "same" zero padding p = (k − 1)/2,
@@ -15,15 +15,17 @@ and its backward is two more (the products are the unavoidable cost):
     ∂L/∂W_col = X_colᵀ ∂L/∂Y,   ∂L/∂X_col = ∂L/∂Y W_colᵀ,   ∂L/∂b = Σ_rows ∂L/∂Y,
 
 with ∂L/∂x the sum of ∂L/∂X_col back over the k² shifted windows (col2im).
-Cost: O(N·H·W·k²·C_in·C_out) each way.
+Cost: O(N·H·W·k²·C_in·C_out) each way. On an image of at most k² pixels most
+of X_col is padding; there the convolution is done as the dense matrix it is,
+y_n = x_n M with M: (H·W·C_in, H·W·C_out), which multiplies only pixel pairs
+that a tap joins (see :func:`conv2d`).
 
 Buffers: a caller that convolves arrays of the same shapes again and again (a
 training step) can pass a dict ``buffers`` that it keeps; the large (N·H·W, ·)
 arrays are then written into arrays kept in that dict instead of fresh ones.
 Freshly allocated large arrays cost page faults on every step (the allocator
-returns freed memory to the system and takes it back), about as much as the
-products themselves on this model. A cache made with ``buffers`` is valid until
-the next call that uses the same dict.
+returns freed memory to the system and takes it back). A cache made with
+``buffers`` is valid until the next call that uses the same dict.
 
 The flows keep (N, D) arrays with D = C·H·W flattened in C order (channel,
 row, column); :func:`to_nhwc` and :func:`from_nhwc` convert.
