@@ -11,6 +11,7 @@ what lets a flow learn from 1297 8×8 images without memorising them.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,32 @@ from nflows_np.validation import check_int, lookup
 __all__ = ["ConvAffineCoupling", "ConvNet"]
 
 
-def _activate(a: np.ndarray, activation: str) -> tuple[np.ndarray, np.ndarray]:
-    """(h, ∂h/∂a): ReLU h = max(a, 0), slope 1[a > 0] (kept boolean); tanh h = tanh a, slope 1 − h²."""
+def _activate(a: np.ndarray, activation: str) -> np.ndarray:
+    """h = act(a), written over a: ReLU h = max(a, 0) or tanh h = tanh a."""
     if activation == "relu":
-        return np.maximum(a, 0.0), a > 0
-    h = np.tanh(a)
-    return h, 1.0 - h * h
+        return np.maximum(a, 0.0, out=a)
+    return np.tanh(a, out=a)
+
+
+def _through_activation(grad_h: np.ndarray, h: np.ndarray, activation: str) -> np.ndarray:
+    """∂L/∂a = ∂L/∂h ⊙ act′(a), in place, with act′ read off h: ReLU 1[h > 0] (h > 0 ⇔ a > 0), tanh 1 − h²."""
+    if activation == "relu":
+        return np.multiply(grad_h, h > 0, out=grad_h)
+    grad_h *= 1.0 - h * h
+    return grad_h
+
+
+# The backward pass's large arrays are used up within one backward call, so networks of the same
+# shapes share them (bounded: the last few shapes): they stay in cache from one coupling to the next.
+_BACKWARD_BUFFERS: OrderedDict[tuple, tuple[dict, dict, dict]] = OrderedDict()
+
+
+def _backward_buffers(key: tuple) -> tuple[dict, dict, dict]:
+    buffers = _BACKWARD_BUFFERS.pop(key, None) or ({}, {}, {})
+    _BACKWARD_BUFFERS[key] = buffers
+    while len(_BACKWARD_BUFFERS) > 8:
+        _BACKWARD_BUFFERS.popitem(last=False)
+    return buffers
 
 
 class ConvNet(Module):
@@ -37,6 +58,11 @@ class ConvNet(Module):
     Channels-last input (N, H, W, C_in) → (N, H, W, C_out), "same" padding.
     The hidden layers start with He-normal weights N(0, 2/fan_in); the last
     layer starts at exactly 0, so a coupling using it starts as the identity.
+    The network keeps its large arrays between calls (the buffers of
+    :mod:`nflows_np.conv`): the output and cache of :meth:`forward` are valid
+    until its next :meth:`forward`; the array :meth:`backward` returns, until
+    the next :meth:`backward` of a network of the same shapes (they share the
+    backward's arrays; a coupling copies what it keeps).
     Cost: O(N·H·W·(9·C_in·K + K² + 9·K·C_out)) each way, K hidden channels.
     ``activation``: "relu" (Glow) or "tanh" (smooth: what adaptive finite
     differences with large steps, e.g. scipy's, need to be exact).
@@ -58,30 +84,31 @@ class ConvNet(Module):
         self.add_param("b2", np.zeros(hidden))
         self.add_param("W3", np.zeros((3, 3, hidden, c_out)))
         self.add_param("b3", np.zeros(c_out))
+        self._buffers: tuple[dict, dict, dict] = ({}, {}, {})  # the forward's, one per convolution
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """The network's output and the cache for :meth:`backward`."""
-        p = self.params
-        a1, c1 = conv2d(x, p["W1"], p["b1"])
-        h1, slope1 = _activate(a1, self.activation)
-        a2, c2 = conv2d(h1, p["W2"], p["b2"])
-        h2, slope2 = _activate(a2, self.activation)
-        out, c3 = conv2d(h2, p["W3"], p["b3"])
-        return out, (c1, c2, c3, slope1, slope2)
+        p, buffers = self.params, self._buffers
+        a1, c1 = conv2d(x, p["W1"], p["b1"], buffers[0])
+        h1 = _activate(a1, self.activation)
+        a2, c2 = conv2d(h1, p["W2"], p["b2"], buffers[1])
+        h2 = _activate(a2, self.activation)
+        out, c3 = conv2d(h2, p["W3"], p["b3"], buffers[2])
+        return out, (c1, c2, c3, h1, h2)
 
     def backward(self, cache: Any, grad_out: np.ndarray, need_x: bool = True) -> np.ndarray | None:
         """∂L/∂x from ∂L/∂out; adds ∂L/∂θ into ``grads`` (through h = act(a): ∂L/∂a = ∂L/∂h ⊙ act′(a))."""
-        c1, c2, c3, on1, on2 = cache
-        g = self.grads
-        grad_h2, gw, gb = conv2d_vjp(c3, grad_out)
+        c1, c2, c3, h1, h2 = cache
+        g, buffers = self.grads, _backward_buffers((grad_out.shape, self.params["W1"].shape))
+        grad_h2, gw, gb = conv2d_vjp(c3, grad_out, buffers=buffers[2])
         g["W3"] += gw
         g["b3"] += gb
-        grad_h2 *= on2  # through the activation: ∂L/∂a = ∂L/∂h ⊙ act′(a), in place
-        grad_h1, gw, gb = conv2d_vjp(c2, grad_h2)
+        _through_activation(grad_h2, h2, self.activation)
+        grad_h1, gw, gb = conv2d_vjp(c2, grad_h2, buffers=buffers[1])
         g["W2"] += gw
         g["b2"] += gb
-        grad_h1 *= on1
-        grad_x, gw, gb = conv2d_vjp(c1, grad_h1, need_x)
+        _through_activation(grad_h1, h1, self.activation)
+        grad_x, gw, gb = conv2d_vjp(c1, grad_h1, need_x, buffers[0])
         g["W1"] += gw
         g["b1"] += gb
         return grad_x

@@ -115,6 +115,30 @@ class InvertibleConv1x1(PerPixel):
         """W as a dense (C, C) matrix."""
         return self.layer.weight()
 
+    # The training direction works on the channel-first rows directly: W is formed once (C × C,
+    # O(C³)) and applied to every pixel by one broadcast product, no transposition of the batch.
+    def _forward(self, x):
+        lu, (c, h, w) = self.layer, self.shape
+        lower = lu._lower()
+        triangular, s = lu._triangular()
+        weight = (lower @ triangular)[lu.perm]  # W = P L U′, (P b)_i = b_{perm[i]}
+        x3 = x.reshape(x.shape[0], c, h * w)
+        z = np.matmul(weight, x3).reshape(x.shape)
+        return z, np.full(x.shape[0], h * w * lu.params["log_s"].sum()), (x3, weight, lower, triangular, s)
+
+    def _forward_vjp(self, cache, grad_z, grad_log_det):
+        x3, weight, lower, triangular, s = cache
+        lu = self.layer
+        g3 = grad_z.reshape(x3.shape)
+        # z_{:,p} = W x_{:,p} at every pixel p:  ∂L/∂x_{:,p} = Wᵀ ∂L/∂z_{:,p},  ∂L/∂W = Σ_{n,p} ∂L/∂z_{:,p} x_{:,p}ᵀ
+        grad_weight = np.tensordot(g3, x3, axes=([0, 2], [0, 2]))
+        # W = P A with A = L U′:  ∂L/∂A = Pᵀ ∂L/∂W;  ∂L/∂L = ∂L/∂A U′ᵀ,  ∂L/∂U′ = Lᵀ ∂L/∂A;
+        # log_det = H·W·Σ log_s, so ∂L/∂(Σ log_s) = H·W·Σ_n ∂L/∂log_det_n
+        grad_a = grad_weight[lu.inverse_perm]
+        lu.grads["lower"] += np.tril(grad_a @ triangular.T, -1)  # only the strict lower part is a parameter
+        lu._add_triangular_grad(lower.T @ grad_a, s, x3.shape[2] * grad_log_det.sum())
+        return np.matmul(weight.T, g3).reshape(grad_z.shape)
+
 
 class ChannelActNorm(PerPixel):
     """Glow's ActNorm with one scale and bias per channel:  z_{c, i, j} = x_{c, i, j}·exp(s_c) + t_c.
@@ -137,6 +161,26 @@ class ChannelActNorm(PerPixel):
     @property
     def initialized(self) -> bool:
         return self.layer.initialized
+
+    # The training direction works on the channel-first rows directly (one broadcast per pass).
+    def _forward(self, x):
+        act, (c, h, w) = self.layer, self.shape
+        if not act.initialized:
+            act.initialize(self._rows(x))  # every pixel of every image is a sample of its channel
+        scale = np.exp(act.params["s"])
+        x3 = x.reshape(x.shape[0], c, h * w)
+        z = x3 * scale[:, None] + act.params["t"][:, None]
+        return z.reshape(x.shape), np.full(x.shape[0], h * w * act.params["s"].sum()), (x3, scale)
+
+    def _forward_vjp(self, cache, grad_z, grad_log_det):
+        x3, scale = cache
+        g3 = grad_z.reshape(x3.shape)
+        # z_{c,p} = x_{c,p} e^{s_c} + t_c, log_det = H·W·Σ_c s_c:
+        # ∂z/∂x = e^{s_c};  ∂z/∂s_c = x e^{s_c};  ∂z/∂t_c = 1;  ∂log_det/∂s_c = H·W
+        grads = self.layer.grads
+        grads["s"] += np.einsum("ncp,ncp->c", g3, x3) * scale + x3.shape[2] * grad_log_det.sum()
+        grads["t"] += g3.sum(axis=(0, 2))
+        return (g3 * scale[:, None]).reshape(grad_z.shape)
 
 
 class ChannelPermutation(PerPixel):
