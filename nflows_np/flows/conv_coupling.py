@@ -11,6 +11,7 @@ what lets a flow learn from 1297 8×8 images without memorising them.
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -41,14 +42,16 @@ def _through_activation(grad_h: np.ndarray, h: np.ndarray, activation: str) -> n
 
 # The backward pass's large arrays are used up within one backward call, so networks of the same
 # shapes share them (bounded: the last few shapes): they stay in cache from one coupling to the next.
-_BACKWARD_BUFFERS: OrderedDict[tuple, tuple[dict, dict, dict]] = OrderedDict()
+# One set per thread: two threads' backward passes never write the same arrays.
+_THREAD = threading.local()
 
 
 def _backward_buffers(key: tuple) -> tuple[dict, dict, dict]:
-    buffers = _BACKWARD_BUFFERS.pop(key, None) or ({}, {}, {})
-    _BACKWARD_BUFFERS[key] = buffers
-    while len(_BACKWARD_BUFFERS) > 8:
-        _BACKWARD_BUFFERS.popitem(last=False)
+    shared: OrderedDict[tuple, tuple[dict, dict, dict]] = _THREAD.__dict__.setdefault("buffers", OrderedDict())
+    buffers = shared.pop(key, None) or ({}, {}, {})
+    shared[key] = buffers
+    while len(shared) > 8:
+        shared.popitem(last=False)
     return buffers
 
 
