@@ -34,13 +34,19 @@ torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
 
 
-def realnvp_gap(seed: int) -> float:
-    torch.manual_seed(seed)
+def realnvp_model(num_layers: int = 8) -> normflows.NormalizingFlow:
+    """normflows' RealNVP of the recipe: AffineCouplingBlock (MLP [1, 64, 64, 2], ReLU, zero last layer,
+    scale exp) and a swap Permute, ``num_layers`` times, on a standard normal base."""
     flows = []
-    for _ in range(8):
+    for _ in range(num_layers):
         flows += [normflows.flows.AffineCouplingBlock(normflows.nets.MLP([1, 64, 64, 2], init_zeros=True)),
                   normflows.flows.Permute(2, mode="swap")]
-    model = normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False), flows)
+    return normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False), flows)
+
+
+def realnvp_gap(seed: int) -> float:
+    torch.manual_seed(seed)
+    model = realnvp_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(seed)
     for _ in range(3000):

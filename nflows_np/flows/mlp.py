@@ -20,22 +20,26 @@ from nflows_np.base import Module
 from nflows_np.validation import RngLike, as_generator, check_int
 
 ACTIVATIONS = ("tanh", "relu")
+INITS = ("scaled-normal", "uniform")
 _SCRATCH = threading.local()
 
 
-def _scratch(name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
-    """A buffer for temporaries of one backward pass, shared by every MLP of this thread.
+def _scratch(sizes: tuple[int, ...], n: int) -> dict[str, list[np.ndarray]]:
+    """Buffers for the temporaries of one backward pass, shared by every MLP of these sizes in this thread.
 
-    A backward pass's hidden gradients are dead once it returns, so one buffer per
-    shape serves all the layers of a model: it stays in cache from layer to layer,
-    where per-network buffers would each be written cold.
+    A backward pass's hidden gradients are dead once it returns, so one set of
+    buffers serves all the networks of a model: it stays in cache from layer to
+    layer, where per-network buffers would each be written cold.
     """
     pool = _SCRATCH.__dict__.setdefault("pool", {})
-    key = (name, shape, dtype)
+    key = (sizes, n)
     if key not in pool:
-        pool[key] = np.empty(shape, dtype)
+        hidden = sizes[1:-1]
+        pool[key] = {"grad": [np.empty((width, n)) for width in hidden],
+                     "slope": [np.empty((width, n)) for width in hidden],
+                     "active": [np.empty((width, n), dtype=bool) for width in hidden],
+                     "block": [np.empty((fan_in + 1, fan_out)) for fan_in, fan_out in pairwise(sizes)]}
     return pool[key]
-INITS = ("scaled-normal", "uniform")
 
 
 def check_hidden(hidden: Any, who: str) -> tuple[int, ...]:
@@ -102,6 +106,7 @@ class MLP(Module):
         except TypeError as err:
             raise TypeError(f"{name}: {err}") from None
         self.sizes = [int(in_dim), *hidden, int(out_dim)]
+        self._sizes = tuple(self.sizes)
         self.activation = activation
         self.masks = self._check_masks(masks)
         super().__init__()
@@ -203,7 +208,8 @@ class MLP(Module):
         self._workspace(h_t.shape[1])
         acts = self._activations
         acts[0][:-1] = h_t
-        blocks = [block if mask is None else block * mask for block, mask in zip(self._blocks, self._block_masks)]
+        blocks = self._blocks if self.masks[0] is None else \
+            [block if mask is None else block * mask for block, mask in zip(self._blocks, self._block_masks)]
         for k in range(len(blocks) - 1):
             # a_kᵀ = σ([W_k; b_k]ᵀ A_{k−1}), into the rows above A_k's row of ones
             pre = np.dot(blocks[k].T, acts[k], out=acts[k + 1][:-1])
@@ -228,29 +234,30 @@ class MLP(Module):
         if self._cache is None:
             raise RuntimeError(f"{self.name}.backward: no forward pass to differentiate; call forward(h) first")
         blocks, acts = self._cache, self._activations
+        scratch = _scratch(self._sizes, grad_out_t.shape[1])
         grad = grad_out_t
         for k in range(len(blocks) - 1, 0, -1):
             if param_grads:
-                self._add_param_grads(k, grad)
+                self._add_param_grads(k, grad, scratch["block"][k])
             # G_{k−1}ᵀ = (W_k ⊙ M_k) G_kᵀ ⊙ σ′(a_{k−1})ᵀ, in a buffer (grad_out is never written)
-            grad = np.dot(blocks[k][:-1], grad, out=_scratch(f"grad{k % 2}", (self.sizes[k], grad.shape[1])))
+            grad = np.dot(blocks[k][:-1], grad, out=scratch["grad"][k - 1])
             a_prev = acts[k][:-1]
             if self.activation == "tanh":
                 # tanh′ = 1 − a², from the cached output a: no second tanh
-                slope = np.multiply(a_prev, a_prev, out=_scratch("slope", grad.shape))
+                slope = np.multiply(a_prev, a_prev, out=scratch["slope"][k - 1])
                 np.subtract(1.0, slope, out=slope)
                 grad *= slope
             else:
                 # relu′ = [a > 0], as a boolean buffer (a float mask would be a second pass)
-                grad *= np.greater(a_prev, 0.0, out=_scratch("active", grad.shape, bool))
+                grad *= np.greater(a_prev, 0.0, out=scratch["active"][k - 1])
         if param_grads:
-            self._add_param_grads(0, grad)
+            self._add_param_grads(0, grad, scratch["block"][0])
         # (∂L/∂h)ᵀ = (W_1 ⊙ M_1) G_1ᵀ, a fresh array for the caller
         return np.dot(blocks[0][:-1], grad)
 
-    def _add_param_grads(self, k: int, grad_t: np.ndarray) -> None:
+    def _add_param_grads(self, k: int, grad_t: np.ndarray, buffer: np.ndarray) -> None:
         """Layer k + 1: out = [a_prev, 1] [W ⊙ M; b]  ⇒  [∂L/∂W; ∂L/∂b] = (A_prev Gᵀ) ⊙ [M; 1]  (A_prev = [a_prevᵀ; 1ᵀ])."""
-        grad_block = np.dot(self._activations[k], grad_t.T, out=_scratch("block", self._blocks[k].shape))
+        grad_block = np.dot(self._activations[k], grad_t.T, out=buffer)
         if self._block_masks[k] is not None:
             grad_block *= self._block_masks[k]
         self._grad_blocks[k] += grad_block
