@@ -103,7 +103,8 @@ class NumpyTarget(normflows.distributions.Target):
         return _NumpyLogProb.apply(z, self.target)
 
 
-def mle_run(family: str, data: str, seed: int, steps: int, batch: int, lr: float, test_points: int) -> tuple[float, float]:
+def mle_run(family: str, data: str, seed: int, steps: int, batch: int, lr: float,
+            test_points: int) -> tuple[float, float]:
     """(gap of the test NLL to the entropy, seconds of training) for normflows' ``family`` on one toy.
 
     The minibatches are nflows_np's sampler on ``default_rng(seed)``, as ``nf.train.fit_mle``

@@ -43,7 +43,8 @@ import nflows_np as nf  # noqa: E402
 from nflows_np import train  # noqa: E402
 
 CORETYPE = os.environ.get("OPENBLAS_CORETYPE")
-RESULTS = os.path.join(os.path.dirname(__file__), "results", f"speed_{CORETYPE.lower()}.txt" if CORETYPE else "speed.txt")
+RESULTS = os.path.join(os.path.dirname(__file__), "results",
+                       f"speed_{CORETYPE.lower()}.txt" if CORETYPE else "speed.txt")
 
 
 def blas_kernels() -> str:

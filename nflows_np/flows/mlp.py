@@ -256,7 +256,10 @@ class MLP(Module):
         return np.dot(blocks[0][:-1], grad)
 
     def _add_param_grads(self, k: int, grad_t: np.ndarray, buffer: np.ndarray) -> None:
-        """Layer k + 1: out = [a_prev, 1] [W ⊙ M; b]  ⇒  [∂L/∂W; ∂L/∂b] = (A_prev Gᵀ) ⊙ [M; 1]  (A_prev = [a_prevᵀ; 1ᵀ])."""
+        """Layer k + 1: out = [a_prev, 1] [W ⊙ M; b]  ⇒  [∂L/∂W; ∂L/∂b] = (A_prev Gᵀ) ⊙ [M; 1].
+
+        A_prev = [a_prevᵀ; 1ᵀ] is the cached activation buffer; its row of ones gives Σ_n G as the last row.
+        """
         grad_block = np.dot(self._activations[k], grad_t.T, out=buffer)
         if self._block_masks[k] is not None:
             grad_block *= self._block_masks[k]
