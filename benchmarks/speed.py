@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     args = parser.parse_args()
     steps, repeats = (20, 3) if args.quick else (100, 7)
-    rounds = 5 if args.quick else 15
+    block, rounds = (10, 4) if args.quick else (30, 12)  # the races: rounds of blocks of steps
     threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
     lines = [f"# nflows_np speed, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores, numpy {np.__version__}, "
@@ -299,7 +299,7 @@ def main() -> None:
     torch, normflows_error = optional_torch(report)
     batch = 512
     report("\n## RealNVP training step (8 AffineCoupling, hidden (64, 64), batch 512, float64, Adam)")
-    report(f"interleaved: {rounds} rounds of {steps}-step blocks; min (median) ms per step")
+    report(f"interleaved: {rounds} rounds of {block}-step blocks; min (median) ms per step")
     contenders = {"floor": contender(three_products_floor(batch)),
                   "nflows_np relu": contender(numpy_realnvp_step(batch, "relu")),
                   "nflows_np tanh": contender(numpy_realnvp_step(batch, "tanh")),
@@ -309,7 +309,7 @@ def main() -> None:
             if normflows_error is None:
                 contenders[f"normflows {threads} thread(s)"] = contender(normflows_realnvp_step(batch), threads)
             contenders[f"PyTorch tanh {threads} thread(s)"] = contender(torch_realnvp_step(batch), threads)
-    t = race(contenders, steps, rounds)
+    t = race(contenders, block, rounds)
     single_threads()
     floor = t["floor"][0]
 
@@ -342,7 +342,7 @@ def main() -> None:
     if torch is not None:
         for threads in sorted({1, torch.get_num_threads()}):
             contenders[f"PyTorch {threads} thread(s)"] = contender(torch_planar_step(batch), threads)
-    t = race(contenders, steps, rounds)
+    t = race(contenders, block, rounds)
     single_threads()
     row("nflows_np", "nflows_np")
     names = [n for n in t if n.startswith("PyTorch")]

@@ -69,6 +69,12 @@ class MLP(Module):
     Masked entries of W_k get exactly zero gradient, so they never move under
     gradient descent (and do not matter anyway: the effective weight is W ⊙ M).
 
+    Layout: W_k and b_k are views of one block [W_k; b_k] (fan_in + 1, fan_out), and
+    the passes run transposed (features × samples, :meth:`forward_t`, :meth:`backward_t`)
+    on activations with an appended row of ones, so the bias add and the bias
+    gradient ride along in the products. ``forward`` / ``backward`` take and return
+    the usual (N, ·) arrays.
+
     Cost: O(N·(in·H + H² + H·out)) per pass (forward or backward), H the
     hidden width; memory O(N·H·L) for the cached activations.
 
