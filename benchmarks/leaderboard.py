@@ -23,10 +23,10 @@ Each family is built by its ``nflows_np.models`` builder with its default
 architecture (printed in the tables' header); the budget (steps, batch, learning
 rate) is stated at the top of the output. ``--quick`` runs one seed at a smaller
 budget (a smoke run of the whole grid, ≤ 3 minutes on an idle machine); the full
-run three seeds (≤ 20 minutes). The output goes to
-``benchmarks/results/leaderboard.md``, its header saying which mode wrote it;
-``--readme`` then rewrites the README's tables between its markers from that file
-(``--readme-only`` does only that, from the last results file).
+run three seeds (≤ 20 minutes). The full run writes ``benchmarks/results/leaderboard.md``,
+the quick one ``leaderboard_quick.md`` (a smoke run never replaces the full tables);
+``--readme`` (full run only) then rewrites the README's tables between its markers
+from leaderboard.md (``--readme-only`` does only that, from the last full results file).
 """
 from __future__ import annotations
 
@@ -251,6 +251,8 @@ def main() -> None:
     parser.add_argument("--readme-only", action="store_true",
                         help="only rewrite the README's section from the last results file")
     args = parser.parse_args()
+    if args.quick and (args.readme or args.readme_only):
+        parser.error("the README takes the full run's tables (benchmarks/results/leaderboard.md): drop --quick")
     if args.readme_only:
         write_readme()
         return
@@ -295,7 +297,7 @@ def main() -> None:
         part_c_note(side, about),
         "",
     ])
-    name = "leaderboard.md"
+    name = "leaderboard_quick.md" if args.quick else "leaderboard.md"
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, name), "w") as handle:
         handle.write(text)
