@@ -286,7 +286,7 @@ def main() -> None:
     steps, repeats = (20, 3) if args.quick else (100, 7)
     block, rounds = (10, 4) if args.quick else (30, 12)  # the races: rounds of blocks of steps
     threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
-    lines = [f"# nflows_np speed, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
+    lines = [f"# nflows_np speed{' (--quick)' if args.quick else ''}, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores, numpy {np.__version__}, "
              f"BLAS {blas_kernels()} limited to 1 thread (as in training); "
              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "

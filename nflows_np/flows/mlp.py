@@ -32,14 +32,13 @@ def _scratch(sizes: tuple[int, ...], n: int) -> dict[str, list[np.ndarray]]:
     layer, where per-network buffers would each be written cold.
     """
     pool = _SCRATCH.__dict__.setdefault("pool", {})
-    key = (sizes, n)
-    if key not in pool:
+    if pool.get(sizes, (None,))[0] != n:  # one batch size per architecture is kept: the pool does not grow
         hidden = sizes[1:-1]
-        pool[key] = {"grad": [np.empty((width, n)) for width in hidden],
-                     "slope": [np.empty((width, n)) for width in hidden],
-                     "active": [np.empty((width, n), dtype=bool) for width in hidden],
-                     "block": [np.empty((fan_in + 1, fan_out)) for fan_in, fan_out in pairwise(sizes)]}
-    return pool[key]
+        pool[sizes] = (n, {"grad": [np.empty((width, n)) for width in hidden],
+                           "slope": [np.empty((width, n)) for width in hidden],
+                           "active": [np.empty((width, n), dtype=bool) for width in hidden],
+                           "block": [np.empty((fan_in + 1, fan_out)) for fan_in, fan_out in pairwise(sizes)]})
+    return pool[sizes][1]
 
 
 def check_hidden(hidden: Any, who: str) -> tuple[int, ...]:
