@@ -43,7 +43,8 @@ def operations(n: int = 512, width: int = 64) -> dict[str, object]:
     a0[0] = rng.standard_normal(n)
     a1, a2 = (np.ones((width + 1, n)) for _ in range(2))
     a1[:-1], a2[:-1] = (np.maximum(rng.standard_normal((width, n)), 0.0) for _ in range(2))
-    b1, b2, b3 = rng.standard_normal((2, width)), rng.standard_normal((width + 1, width)), rng.standard_normal((width + 1, 2))
+    b1, b2 = rng.standard_normal((2, width)), rng.standard_normal((width + 1, width))
+    b3 = rng.standard_normal((width + 1, 2))
     g3, g2 = rng.standard_normal((2, n)), rng.standard_normal((width, n))
     hidden, active = np.empty((width, n)), np.empty((width, n), dtype=bool)
     return {
@@ -63,8 +64,8 @@ def operations(n: int = 512, width: int = 64) -> dict[str, object]:
 
 def main() -> None:
     threadpool_limits(limits=1, user_api="blas")
-    lines = [f"# RealNVP step breakdown, {time.strftime('%Y-%m-%d %H:%M')}; python benchmarks/step_breakdown.py; "
-             "min thread CPU time per call, one BLAS thread"]
+    lines = [(f"# RealNVP step breakdown, {time.strftime('%Y-%m-%d %H:%M')}; python benchmarks/step_breakdown.py; "
+              "min thread CPU time per call, one BLAS thread")]
 
     def report(line: str) -> None:
         print(line, flush=True)
@@ -77,12 +78,15 @@ def main() -> None:
         layer = nf.gradcheck.randomize_params(nf.AffineCoupling([1, 0], rng=rng), rng, 0.1)
         x, ones = rng.standard_normal((n, 2)), np.ones(n)
         z, _ = layer.forward(x)
-        report(f"{'one coupling layer, forward, N = ' + str(n):52s} {1e6 * cost(lambda: layer.forward(x)):8.1f} us")
+        forward = cost(lambda layer=layer, x=x: layer.forward(x))
         layer.forward(x)
-        report(f"{'one coupling layer, backward, N = ' + str(n):52s} {1e6 * cost(lambda: layer.backward(z, ones)):8.1f} us")
+        backward = cost(lambda layer=layer, z=z, ones=ones: layer.backward(z, ones))
+        report(f"{'one coupling layer, forward, N = ' + str(n):52s} {1e6 * forward:8.1f} us")
+        report(f"{'one coupling layer, backward, N = ' + str(n):52s} {1e6 * backward:8.1f} us")
     model = nf.models.realnvp(rng=0)
     opt = nf.optim.Adam(model, lr=1e-3)
-    report(f"{'Adam step, 8-layer model (' + str(model.num_params()) + ' parameters)':52s} {1e6 * cost(opt.step):8.1f} us")
+    label = f"Adam step, 8-layer model ({model.num_params()} parameters)"
+    report(f"{label:52s} {1e6 * cost(opt.step):8.1f} us")
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as handle:
         handle.write("\n".join(lines) + "\n")
