@@ -297,6 +297,7 @@ def main() -> None:
         lines.append(line)
 
     torch, normflows_error = optional_torch(report)
+    torch_threads = sorted({1, torch.get_num_threads()}) if torch is not None else []  # before any race sets them
     batch = 512
     report("\n## RealNVP training step (8 AffineCoupling, hidden (64, 64), batch 512, float64, Adam)")
     report(f"interleaved: {rounds} rounds of {block}-step blocks; min (median) ms per step")
@@ -305,7 +306,7 @@ def main() -> None:
                   "nflows_np tanh": contender(numpy_realnvp_step(batch, "tanh")),
                   "all 72 products": contender(matmul_floor(batch))}
     if torch is not None:
-        for threads in sorted({1, torch.get_num_threads()}):
+        for threads in torch_threads:
             if normflows_error is None:
                 contenders[f"normflows {threads} thread(s)"] = contender(normflows_realnvp_step(batch), threads)
             contenders[f"PyTorch tanh {threads} thread(s)"] = contender(torch_realnvp_step(batch), threads)
@@ -340,7 +341,7 @@ def main() -> None:
     report("\n## Planar flow reverse-KL step (K = 16, batch 512, target U1, Adam)")
     contenders = {"nflows_np": contender(numpy_planar_step(batch))}
     if torch is not None:
-        for threads in sorted({1, torch.get_num_threads()}):
+        for threads in torch_threads:
             contenders[f"PyTorch {threads} thread(s)"] = contender(torch_planar_step(batch), threads)
     t = race(contenders, block, rounds)
     single_threads()
