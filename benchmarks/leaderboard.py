@@ -89,13 +89,16 @@ def normflows_side() -> tuple[object | None, str]:
     return normflows_recipes, f"normflows {normflows.__version__}, torch {torch.__version__}"
 
 
-def part_c_note(side: object | None, about: str) -> str:
+def part_c_note(side: object | None, about: str, seeds: tuple[int, ...] = ()) -> str:
     """The results file's paragraph on part (c): what ran, or that it was skipped and why."""
     if side is None:
         return (f"(c) normflows side by side: skipped — {about}. Run this script with a Python where torch "
                 "and normflows import to add its rows (PyTorch is not a dependency of this project).")
     return (f"(c) normflows side by side ({about}, float64, one thread): the rows marked (normflows), trained in "
-            "this run at the same budget, seeds, minibatch stream and test points. RealNVP: 8 AffineCouplingBlock "
+            f"this run at the same budget, minibatch stream and test points, on seeds {list(seeds)} (one seed "
+            "unless --normflows-all-seeds: normflows' steps cost 4–12× nflows_np's here, and all three seeds "
+            "would take the full run past 20 minutes; benchmarks/results/leaderboard_cost.txt). "
+            "RealNVP: 8 AffineCouplingBlock "
             "(MLP [1, 64, 64, 2], ReLU, scale exp) with swap Permute; MAF: 5 MaskedAffineAutoregressive (MADE "
             "width 64, two masked ReLU layers, no residual blocks) with swap Permute; Glow: 4 × (ActNorm → "
             "LULinearPermute → AffineCouplingBlock); planar, radial: its Planar / Radial layers and "
@@ -146,22 +149,22 @@ def _median(values: list[float]) -> float:
     return statistics.median(finite) if finite else float("nan")
 
 
-def mle_table(budget: Budget, log, side: object | None = None) -> list[str]:
-    """Part (a), with normflows' rows of part (c) under the matching families when ``side`` is given."""
+def mle_table(budget: Budget, log, side: object | None = None, side_seeds: tuple[int, ...] = ()) -> list[str]:
+    """Part (a), with normflows' rows of part (c) (seeds ``side_seeds``) under the matching families."""
     datasets = nf.datasets.NAMES
     lines = ["| flow | " + " | ".join(datasets) + " | s / run |", "| --- |" + " ---: |" * (len(datasets) + 1)]
     best: dict[str, tuple[float, str]] = {}
-    rows = [(family, lambda f, d, seed: mle_run(f, d, seed, budget)) for family in MLE_FAMILIES]
+    rows = [(family, lambda f, d, seed: mle_run(f, d, seed, budget), budget.seeds) for family in MLE_FAMILIES]
     if side is not None:
         def normflows_run(family, data, seed):
             return side.mle_run(family.split()[0], data, seed, budget.mle_steps, budget.mle_batch,
                                 LR[family.split()[0]], budget.test_points)
         for family in reversed(list(side.MLE_MODELS)):
-            rows.insert(MLE_FAMILIES.index(family) + 1, (f"{family} (normflows)", normflows_run))
-    for family, run in rows:
+            rows.insert(MLE_FAMILIES.index(family) + 1, (f"{family} (normflows)", normflows_run, side_seeds))
+    for family, run, seeds in rows:
         cells, times = [], []
         for data in datasets:
-            runs = [run(family, data, seed) for seed in budget.seeds]
+            runs = [run(family, data, seed) for seed in seeds]
             gap = _median([g for g, _ in runs])
             times += [s for _, s in runs]
             log(f"  MLE {family:20s} {data:13s} gaps {[round(g, 3) for g, _ in runs]} "
@@ -174,22 +177,22 @@ def mle_table(budget: Budget, log, side: object | None = None) -> list[str]:
     return lines
 
 
-def kl_table(budget: Budget, log, side: object | None = None) -> list[str]:
-    """Part (b), with normflows' rows of part (c) under the matching flows when ``side`` is given."""
+def kl_table(budget: Budget, log, side: object | None = None, side_seeds: tuple[int, ...] = ()) -> list[str]:
+    """Part (b), with normflows' rows of part (c) (seeds ``side_seeds``) under the matching flows."""
     header = [f"{t} K={k}" for t in TARGETS for k in DEPTHS]
     lines = ["| flow | " + " | ".join(header) + " | s / run (K=8) |", "| --- |" + " ---: |" * (len(header) + 1)]
-    rows = [(flow, lambda f, t, k, seed: kl_run(f, t, k, seed, budget)) for flow in REVERSE_FLOWS]
+    rows = [(flow, lambda f, t, k, seed: kl_run(f, t, k, seed, budget), budget.seeds) for flow in REVERSE_FLOWS]
     if side is not None:
         def normflows_run(flow, target, depth, seed):
             return side.kl_run(flow.split()[0], target, depth, seed, budget.kl_steps, budget.kl_batch, 1e-2,
                                budget.eval_samples)
         for flow in reversed(list(side.KL_LAYERS)):
-            rows.insert(REVERSE_FLOWS.index(flow) + 1, (f"{flow} (normflows)", normflows_run))
-    for flow, run in rows:
+            rows.insert(REVERSE_FLOWS.index(flow) + 1, (f"{flow} (normflows)", normflows_run, side_seeds))
+    for flow, run, seeds in rows:
         cells, times = [], []
         for target in TARGETS:
             for depth in DEPTHS:
-                runs = [run(flow, target, depth, seed) for seed in budget.seeds]
+                runs = [run(flow, target, depth, seed) for seed in seeds]
                 kl = _median([r[0] for r in runs])
                 if depth == 8:
                     times += [r[2] for r in runs]
@@ -248,6 +251,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, a smaller budget (a smoke run)")
     parser.add_argument("--readme", action="store_true", help="then rewrite the README's leaderboard section")
+    parser.add_argument("--normflows-all-seeds", action="store_true",
+                        help="part (c) on every seed (by default on the first: the full run stays within 20 minutes)")
     parser.add_argument("--readme-only", action="store_true",
                         help="only rewrite the README's section from the last results file")
     args = parser.parse_args()
@@ -266,8 +271,9 @@ def main() -> None:
     log(f" part (c): {about}" if side is not None else f" part (c) skipped: {about}")
     with threadpool_limits(limits=1, user_api="blas"):
         kernel = blas_kernel()
-        mle = mle_table(budget, log, side)
-        kl = kl_table(budget, log, side)
+        side_seeds = budget.seeds if args.normflows_all_seeds else budget.seeds[:1]
+        mle = mle_table(budget, log, side, side_seeds)
+        kl = kl_table(budget, log, side, side_seeds)
     total = time.perf_counter() - start
     stamp = time.strftime("%Y-%m-%d %H:%M")
     text = "\n".join([
@@ -294,7 +300,7 @@ def main() -> None:
         "",
         *kl,
         "",
-        part_c_note(side, about),
+        part_c_note(side, about, side_seeds if side is not None else ()),
         "",
     ])
     name = "leaderboard_quick.md" if args.quick else "leaderboard.md"
