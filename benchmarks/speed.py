@@ -279,49 +279,27 @@ def pass_and_backward(layer, direction: str, x):
     return step
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    args = parser.parse_args()
-    steps, repeats = (20, 3) if args.quick else (100, 7)
-    block, rounds = (10, 4) if args.quick else (30, 12)  # the races: rounds of blocks of steps
-    threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
-    lines = [f"# nflows_np speed{' (--quick)' if args.quick else ''}, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores, numpy {np.__version__}, "
-             f"BLAS {blas_kernels()} limited to 1 thread (as in training); "
-             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-             f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}"]
-
-    def report(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
-    torch, normflows_error = optional_torch(report)
-    torch_threads = sorted({1, torch.get_num_threads()}) if torch is not None else []  # before any race sets them
-    batch = 512
+def realnvp_section(report, torch, normflows_error, torch_threads, block: int, rounds: int,
+                    steps: int, repeats: int, batch: int = 512) -> None:
+    """Section 1: the RealNVP step raced against the floor, normflows' RealNVP and the plain PyTorch model."""
     report("\n## RealNVP training step (8 AffineCoupling, hidden (64, 64), batch 512, float64, Adam)")
     report(f"interleaved: {rounds} rounds of {block}-step blocks; min (median) ms per step")
     contenders = {"floor": contender(three_products_floor(batch)),
                   "nflows_np relu": contender(numpy_realnvp_step(batch, "relu")),
                   "nflows_np tanh": contender(numpy_realnvp_step(batch, "tanh")),
                   "all 72 products": contender(matmul_floor(batch))}
-    if torch is not None:
-        for threads in torch_threads:
-            if normflows_error is None:
-                contenders[f"normflows {threads} thread(s)"] = contender(normflows_realnvp_step(batch), threads)
-            contenders[f"PyTorch tanh {threads} thread(s)"] = contender(torch_realnvp_step(batch), threads)
+    for threads in torch_threads:
+        if normflows_error is None:
+            contenders[f"normflows {threads} thread(s)"] = contender(normflows_realnvp_step(batch), threads)
+        contenders[f"PyTorch tanh {threads} thread(s)"] = contender(torch_realnvp_step(batch), threads)
     t = race(contenders, block, rounds)
     single_threads()
-    floor = t["floor"][0]
-
-    def row(name: str, label: str, extra: str = "") -> None:
-        report(f"{label:58s} {1e3 * t[name][0]:7.3f} ({1e3 * t[name][1]:7.3f}) ms{extra}")
-
+    row = table_row(report, t)
     row("floor", "floor: 3 products 512x64x64 per layer (24)")
     row("all 72 products", "  all 72 products of the step (skinny ones included)")
     for act in ("relu", "tanh"):
         row(f"nflows_np {act}", f"nflows_np, {act} conditioners{' (the default)' if act == 'relu' else ''}",
-            f"   step / floor = {t[f'nflows_np {act}'][0] / floor:.2f}  (target <= 2.5, stretch 2)")
+            f"   step / floor = {t[f'nflows_np {act}'][0] / t['floor'][0]:.2f}  (target <= 2.5, stretch 2)")
     with threadpool_limits(limits=os.cpu_count(), user_api="blas"):  # alone: idle BLAS threads spin
         t_threads = timeit(numpy_realnvp_step(batch), steps, repeats)
     report(f"{'  same (relu), BLAS on ' + str(os.cpu_count()) + ' threads, timed alone':58s} {1e3 * t_threads:7.3f} ms"
@@ -338,13 +316,23 @@ def main() -> None:
     if torch is not None and normflows_error is not None:
         report(f"normflows not importable ({normflows_error}): its RealNVP column is skipped")
 
+
+def table_row(report, t: dict[str, tuple[float, float]]):
+    """A function printing one contender's min (median) ms with a label."""
+    def row(name: str, label: str, extra: str = "") -> None:
+        report(f"{label:58s} {1e3 * t[name][0]:7.3f} ({1e3 * t[name][1]:7.3f}) ms{extra}")
+    return row
+
+
+def planar_section(report, torch_threads, block: int, rounds: int, batch: int = 512) -> None:
+    """Section 2: the planar reverse-KL step raced against PyTorch autograd."""
     report("\n## Planar flow reverse-KL step (K = 16, batch 512, target U1, Adam)")
     contenders = {"nflows_np": contender(numpy_planar_step(batch))}
-    if torch is not None:
-        for threads in torch_threads:
-            contenders[f"PyTorch {threads} thread(s)"] = contender(torch_planar_step(batch), threads)
+    for threads in torch_threads:
+        contenders[f"PyTorch {threads} thread(s)"] = contender(torch_planar_step(batch), threads)
     t = race(contenders, block, rounds)
     single_threads()
+    row = table_row(report, t)
     row("nflows_np", "nflows_np")
     names = [n for n in t if n.startswith("PyTorch")]
     for n in names:
@@ -353,17 +341,19 @@ def main() -> None:
         report(f"  PyTorch at its best thread count / nflows_np = "
                f"{min(t[n][0] for n in names) / t['nflows_np'][0]:.2f}  (target >= 4)")
 
-    report("\n## Root-finding direction (forward, x → z) against the closed form (inverse, z → x), batch 512, D = 2")
+
+def families_sections(report, steps: int, repeats: int, batch: int = 512) -> None:
+    """Sections 3 and 4: root-finding against closed form; every layer family against batch size."""
+    report("\n## Root-finding direction (forward, x → z) against the closed form (inverse, z → x), N = 512, D = 2")
     rng = np.random.default_rng(1)
     for name in ("Planar", "Radial", "Sylvester"):
         layer = layer_families(2, rng)[name]
         z = rng.standard_normal((batch, 2))
         x = layer.inverse(z)[0]
-        t_closed = timeit(lambda: layer.inverse(z), steps, repeats)
-        t_root = timeit(lambda: layer.forward(x), steps, repeats)
+        t_closed = timeit(lambda layer=layer, z=z: layer.inverse(z), steps, repeats)
+        t_root = timeit(lambda layer=layer, x=x: layer.forward(x), steps, repeats)
         report(f"{name:10s} closed form {1e3 * t_closed:7.3f} ms   root-finding {1e3 * t_root:7.3f} ms   "
                f"ratio {t_root / t_closed:5.1f}")
-
     report("\n## Layer families, D = 2: ms per pass + backward, against batch size")
     batches = (64, 512, 4096)
     report(f"{'layer':22s} {'direction':9s} " + " ".join(f"N={n:<6d}" for n in batches))
@@ -377,6 +367,29 @@ def main() -> None:
                 cells.append(f"{1e3 * timeit(pass_and_backward(layer, direction, x), steps // 2, repeats):8.3f}")
             report(f"{name:22s} {direction:9s} " + " ".join(cells))
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    args = parser.parse_args()
+    steps, repeats = (20, 3) if args.quick else (100, 7)
+    block, rounds = (10, 4) if args.quick else (30, 12)  # the races: rounds of blocks of steps
+    threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
+    lines = [(f"# nflows_np speed{' (--quick)' if args.quick else ''}, {time.strftime('%Y-%m-%d %H:%M')}, "
+              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
+              f"BLAS {blas_kernels()} limited to 1 thread (as in training); "
+              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
+              f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")]
+
+    def report(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    torch, normflows_error = optional_torch(report)
+    torch_threads = sorted({1, torch.get_num_threads()}) if torch is not None else []  # before any race sets them
+    realnvp_section(report, torch, normflows_error, torch_threads, block, rounds, steps, repeats)
+    planar_section(report, torch_threads, block, rounds)
+    families_sections(report, steps, repeats)
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as handle:
         handle.write("\n".join(lines) + "\n")
