@@ -15,12 +15,18 @@ Same recipes, same data, same evaluation as tests/test_quality.py:
   the first 2500; KL = F + log Z with F on 50 000 samples and nflows_np's log Z.
 
 Prints one line per run and a summary; writes benchmarks/results/normflows_recipes.txt.
+
+Also the normflows side of the leaderboard (benchmarks/leaderboard.py, part (c)):
+``mle_run`` and ``kl_run`` train normflows' RealNVP, MAF, Glow-style, planar and
+radial flows at the leaderboard's budget, on the same data stream, seeds and test
+points as the nflows_np runs.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
+from typing import Any
 
 import normflows
 import numpy as np
@@ -34,13 +40,127 @@ torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
 
 
-def realnvp_gap(seed: int) -> float:
-    torch.manual_seed(seed)
+def realnvp_model(num_layers: int = 8) -> normflows.NormalizingFlow:
+    """normflows' RealNVP of the recipe: AffineCouplingBlock (MLP [1, 64, 64, 2], ReLU, zero last layer,
+    scale exp) and a swap Permute, ``num_layers`` times, on a standard normal base."""
     flows = []
-    for _ in range(8):
+    for _ in range(num_layers):
         flows += [normflows.flows.AffineCouplingBlock(normflows.nets.MLP([1, 64, 64, 2], init_zeros=True)),
                   normflows.flows.Permute(2, mode="swap")]
-    model = normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False), flows)
+    return normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False), flows)
+
+
+def maf_model(num_layers: int = 5) -> normflows.NormalizingFlow:
+    """normflows' MaskedAffineAutoregressive (MADE of width 64: its linear input layer, two masked
+    ReLU layers, no residual blocks) with a swap Permute between layers, ``num_layers`` of them."""
+    flows = []
+    for k in range(num_layers):
+        flows += ([normflows.flows.Permute(2, mode="swap")] if k else []) + [
+            normflows.flows.MaskedAffineAutoregressive(2, 64, num_blocks=2, use_residual_blocks=False)]
+    return normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False), flows)
+
+
+def glow_model(num_layers: int = 4) -> normflows.NormalizingFlow:
+    """Glow-style steps x → z: ActNorm → LULinearPermute → AffineCouplingBlock (MLP [1, 64, 64, 2], ReLU).
+
+    normflows lists flows in the sampling direction z → x, so the x → z sequence is reversed.
+    """
+    to_latent = []
+    for _ in range(num_layers):
+        to_latent += [normflows.flows.ActNorm((2,)), normflows.flows.LULinearPermute(2),
+                      normflows.flows.AffineCouplingBlock(normflows.nets.MLP([1, 64, 64, 2], init_zeros=True))]
+    return normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False), to_latent[::-1])
+
+
+MLE_MODELS = {"realnvp": realnvp_model, "maf": maf_model, "glow": glow_model}
+KL_LAYERS = {"planar": normflows.flows.Planar, "radial": normflows.flows.Radial}
+
+
+class _NumpyLogProb(torch.autograd.Function):
+    """log π̃(x) of an nflows_np target, with its analytic gradient: the very same energy on both sides."""
+
+    @staticmethod
+    def forward(ctx, x, target):
+        value, grad = target.log_prob_and_grad(x.detach().numpy()) if hasattr(target, "log_prob_and_grad") \
+            else (target.log_prob(x.detach().numpy()), target.grad_log_prob(x.detach().numpy()))
+        ctx.save_for_backward(torch.from_numpy(np.ascontiguousarray(grad)))
+        return torch.from_numpy(np.asarray(value, dtype=np.float64))
+
+    @staticmethod
+    def backward(ctx, grad_value):
+        (grad,) = ctx.saved_tensors
+        return grad_value[:, None] * grad, None
+
+
+class NumpyTarget(normflows.distributions.Target):
+    """An nflows_np target (U1–U4, with their walls) as a normflows target."""
+
+    def __init__(self, target: Any):
+        super().__init__()
+        self.target = target
+
+    def log_prob(self, z):
+        return _NumpyLogProb.apply(z, self.target)
+
+
+def mle_run(family: str, data: str, seed: int, steps: int, batch: int, lr: float,
+            test_points: int) -> tuple[float, float]:
+    """(gap of the test NLL to the entropy, seconds of training) for normflows' ``family`` on one toy.
+
+    The minibatches are nflows_np's sampler on ``default_rng(seed)``, as ``nf.train.fit_mle``
+    draws them; the test points are the leaderboard's. A non-finite loss stops the run (gap NaN).
+    """
+    torch.manual_seed(seed)
+    model = MLE_MODELS[family]()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        x = torch.from_numpy(nf.datasets.sample(data, batch, rng))
+        optimizer.zero_grad()
+        loss = model.forward_kld(x)
+        if not torch.isfinite(loss):
+            return float("nan"), time.perf_counter() - start
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    test = torch.from_numpy(nf.datasets.sample(data, test_points, rng=10_000 + seed))
+    with torch.no_grad():
+        nll = -float(torch.cat([model.log_prob(part) for part in test.split(4096)]).mean())
+    return nll - nf.datasets.ENTROPY[data], seconds
+
+
+def kl_run(flow: str, target_name: str, depth: int, seed: int, steps: int, batch: int, lr: float,
+           eval_samples: int) -> tuple[float, float, float]:
+    """(KL, its Monte Carlo standard error, seconds) for ``depth`` normflows ``flow`` layers on one target.
+
+    Reverse KL with β from 0.01 to 1 over the first half of the steps (``nf.train.linear_beta``),
+    KL = F + log Z with F on ``eval_samples`` samples, as the leaderboard's nflows_np runs.
+    """
+    torch.manual_seed(seed)
+    target = nf.targets.get(target_name)
+    model = normflows.NormalizingFlow(normflows.distributions.DiagGaussian(2, trainable=False),
+                                      [KL_LAYERS[flow]((2,)) for _ in range(depth)], NumpyTarget(target))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    beta = nf.train.linear_beta(0.01, 1.0, steps // 2)
+    start = time.perf_counter()
+    for t in range(steps):
+        optimizer.zero_grad()
+        loss = model.reverse_kld(batch, beta=beta(t))
+        if not torch.isfinite(loss):
+            return float("nan"), float("nan"), time.perf_counter() - start
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        x, log_q = model.sample(eval_samples)
+    log_w = log_q.numpy() - target.log_prob(x.numpy())
+    return float(log_w.mean() + target.log_z), float(log_w.std() / np.sqrt(log_w.size)), seconds
+
+
+def realnvp_gap(seed: int) -> float:
+    torch.manual_seed(seed)
+    model = realnvp_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(seed)
     for _ in range(3000):

@@ -1,22 +1,30 @@
 """Speed of nflows_np's hand-written training steps, measured side by side.
 
 Run:  python benchmarks/speed.py [--quick]
+      (with torch and normflows importable for the side-by-side columns; both kernels of
+      OpenBLAS:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/speed.py
+      and  OPENBLAS_CORETYPE=Haswell python benchmarks/speed.py)
 
-Prints, and writes to benchmarks/results/speed.txt:
+Prints, and writes to benchmarks/results/speed.txt (speed_<coretype>.txt when
+OPENBLAS_CORETYPE is set):
 
-1. The RealNVP training step of the core issue (8 AffineCoupling layers,
-   masks [1,0]/[0,1], hidden (64, 64), batch 512, float64, Adam): nflows_np
-   against the same model in PyTorch autograd (when torch is installed), and
-   against the step's floor — the time of exactly the matrix products the
-   step cannot avoid (3 forward + 3 weight-gradient + 3 input-gradient
-   products per coupling layer), timed on arrays of the same shapes.
+1. The RealNVP training step of the lecture's recipe (8 AffineCoupling layers,
+   masks [1,0]/[0,1], hidden (64, 64), batch 512, float64, Adam): nflows_np with
+   its default ReLU conditioners against normflows' own RealNVP (the recipe of
+   benchmarks/normflows_recipes.py: AffineCouplingBlock + Permute), and with tanh
+   conditioners against the plain PyTorch model of benchmarks/torch_reference.py;
+   and against the step's floor, the three 512×64×64 products per layer that no
+   implementation avoids (forward, weight gradient, input gradient of the hidden
+   64×64 layer), timed on arrays of the same shapes.
 2. The reverse-KL step of a planar flow (K = 16, batch 512, target U1),
    against PyTorch autograd.
 3. The root-finding direction of the residual flows against their closed form.
 4. Each layer family, forward + backward and inverse + backward, against batch size.
 
-Every ratio is of two figures measured in the same run (this machine is noisy):
-each figure is the median over repeats of the mean time of a block of steps.
+The figures compared in sections 1 and 2 are measured interleaved in one run
+(this machine is shared): block after block of steps, each contender in turn,
+several rounds; each figure is the min (and the median) over rounds of the mean
+time per step of a block.
 """
 from __future__ import annotations
 
@@ -34,7 +42,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import nflows_np as nf  # noqa: E402
 from nflows_np import train  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results", "speed.txt")
+CORETYPE = os.environ.get("OPENBLAS_CORETYPE")
+RESULTS = os.path.join(os.path.dirname(__file__), "results",
+                       f"speed_{CORETYPE.lower()}.txt" if CORETYPE else "speed.txt")
 
 
 def blas_kernels() -> str:
@@ -57,15 +67,33 @@ def timeit(fn, steps: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def realnvp(rng):
-    # tanh conditioners, as benchmarks/torch_reference.py's PyTorch model (the library's default is ReLU)
+def race(contenders: dict, steps: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """{name: (min, median) seconds per step}: blocks of ``steps`` calls, each contender in turn, ``rounds`` times.
+
+    Interleaving puts every contender under the same load, so ratios hold on a busy machine.
+    """
+    for fn in contenders.values():
+        for _ in range(max(2, steps // 10)):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+
+
+def realnvp(rng, activation: str):
+    """The recipe's RealNVP: 8 couplings, masks [1,0]/[0,1], hidden (64, 64)."""
     return nf.FlowModel([nf.AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(64, 64), rng=rng,
-                                           activation="tanh") for k in range(8)])
+                                           activation=activation) for k in range(8)])
 
 
-def numpy_realnvp_step(batch: int):
+def numpy_realnvp_step(batch: int, activation: str = "relu"):
     rng = np.random.default_rng(0)
-    model = realnvp(rng)
+    model = realnvp(rng, activation)
     nf.gradcheck.randomize_params(model, rng, 0.1)  # away from the identity, as during training
     opt = nf.optim.Adam(model, lr=1e-3)
     x = nf.datasets.sample("moons", batch, rng)
@@ -78,8 +106,22 @@ def numpy_realnvp_step(batch: int):
     return step
 
 
+def three_products_floor(batch: int):
+    """The floor: per layer, the three 512×64×64 products of the hidden layer (forward, ∂L/∂W, ∂L/∂h)."""
+    rng = np.random.default_rng(0)
+    h, w, g = rng.standard_normal((batch, 64)), rng.standard_normal((64, 64)), rng.standard_normal((batch, 64))
+
+    def step():
+        for _ in range(8):
+            h @ w
+            h.T @ g
+            g @ w.T
+
+    return step
+
+
 def matmul_floor(batch: int):
-    """The step's unavoidable products, on arrays of the same shapes, in a tight loop."""
+    """All 72 products of the step (9 per layer, skinny ones included), on arrays of the same shapes."""
     rng = np.random.default_rng(0)
     sizes = [1, 64, 64, 2]
     shapes = []
@@ -98,18 +140,21 @@ def matmul_floor(batch: int):
     return step
 
 
-def transcendentals(batch: int):
-    """The step's tanh and exp calls on arrays of the same shapes: 2 hidden tanh per layer,
-    the log-scale clamp tanh(ŝ/3) and exp(s) per layer (8 layers)."""
-    rng = np.random.default_rng(0)
-    hidden = rng.standard_normal((batch, 64))
-    scale = rng.standard_normal((batch, 1))
+def normflows_realnvp_step(batch: int):
+    """normflows' own RealNVP of benchmarks/normflows_recipes.py (ReLU MLP [1, 64, 64, 2], exp scale), Adam."""
+    import torch
+
+    from normflows_recipes import realnvp_model
+
+    torch.manual_seed(0)
+    model = realnvp_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.tensor(nf.datasets.sample("moons", batch, 0))
 
     def step():
-        for _ in range(8):
-            np.tanh(hidden)
-            np.tanh(hidden)
-            np.exp(np.tanh(scale))
+        opt.zero_grad()
+        model.forward_kld(x).backward()
+        opt.step()
 
     return step
 
@@ -165,18 +210,43 @@ def torch_planar_step(batch: int):
     return step
 
 
-def best_torch(make_step, batch: int, steps: int, repeats: int, report) -> float:
-    """PyTorch's time at its best thread count (1 or all cores): the comparison most favourable to it."""
-    import torch
+def optional_torch(report):
+    """(the torch module or None, why normflows is not importable or None), reported in the header."""
+    try:
+        import torch
+    except ImportError as err:
+        report(f"# torch not importable ({err}): the PyTorch and normflows columns are skipped")
+        return None, "no torch"
+    try:
+        import normflows
+        report(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; normflows {normflows.__version__}")
+        return torch, None
+    except ImportError as err:
+        report(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; normflows not importable ({err})")
+        return torch, str(err)
 
-    default = torch.get_num_threads()
-    times = {}
-    for threads in sorted({1, default}):
-        torch.set_num_threads(threads)
-        times[threads] = timeit(make_step(batch), steps, repeats)
-    torch.set_num_threads(default)
-    report("  PyTorch " + ", ".join(f"{n} thread(s): {1e3 * t:.3f} ms" for n, t in times.items()))
-    return min(times.values())
+
+_THREADS = {"current": None}  # the (torch, BLAS) thread counts in force
+
+
+def contender(step, torch_threads: int = 1, blas_threads: int = 1):
+    """A step that first sets the thread counts it is timed with (contenders alternate, so each sets its own)."""
+    wanted = (torch_threads, blas_threads)
+
+    def run():
+        if _THREADS["current"] != wanted:  # once per block: the race calls one contender's steps in a row
+            threadpool_limits(limits=blas_threads, user_api="blas")
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(torch_threads)
+            _THREADS["current"] = wanted
+        step()
+
+    return run
+
+
+def single_threads() -> None:
+    """Back to one BLAS (and PyTorch) thread, as in training, after a race that changed them."""
+    contender(lambda: None)()
 
 
 def layer_families(dim: int, rng):
@@ -209,65 +279,81 @@ def pass_and_backward(layer, direction: str, x):
     return step
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    args = parser.parse_args()
-    steps, repeats = (20, 3) if args.quick else (100, 7)
-    threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
-    lines = [f"# nflows_np speed, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores, numpy {np.__version__}, "
-             f"BLAS {blas_kernels()} limited to 1 thread (as in training); "
-             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-             f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}"]
-
-    def report(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
-    try:
-        import torch
-        have_torch = True
-        report(f"# torch {torch.__version__}, {torch.get_num_threads()} threads")
-    except ImportError:
-        have_torch = False
-        report("# torch not installed: the PyTorch columns are skipped (pip install torch to measure them)")
-
-    batch = 512
+def realnvp_section(report, torch, normflows_error, torch_threads, block: int, rounds: int,
+                    steps: int, repeats: int, batch: int = 512) -> None:
+    """Section 1: the RealNVP step raced against the floor, normflows' RealNVP and the plain PyTorch model."""
     report("\n## RealNVP training step (8 AffineCoupling, hidden (64, 64), batch 512, float64, Adam)")
-    t_np = timeit(numpy_realnvp_step(batch), steps, repeats)
-    t_floor = timeit(matmul_floor(batch), steps, repeats)
-    report(f"nflows_np step            {1e3 * t_np:8.3f} ms")
-    with threadpool_limits(limits=os.cpu_count(), user_api="blas"):
+    report(f"interleaved: {rounds} rounds of {block}-step blocks; min (median) ms per step")
+    contenders = {"floor": contender(three_products_floor(batch)),
+                  "nflows_np relu": contender(numpy_realnvp_step(batch, "relu")),
+                  "nflows_np tanh": contender(numpy_realnvp_step(batch, "tanh")),
+                  "all 72 products": contender(matmul_floor(batch))}
+    for threads in torch_threads:
+        if normflows_error is None:
+            contenders[f"normflows {threads} thread(s)"] = contender(normflows_realnvp_step(batch), threads)
+        contenders[f"PyTorch tanh {threads} thread(s)"] = contender(torch_realnvp_step(batch), threads)
+    t = race(contenders, block, rounds)
+    single_threads()
+    row = table_row(report, t)
+    row("floor", "floor: 3 products 512x64x64 per layer (24)")
+    row("all 72 products", "  all 72 products of the step (skinny ones included)")
+    for act in ("relu", "tanh"):
+        row(f"nflows_np {act}", f"nflows_np, {act} conditioners{' (the default)' if act == 'relu' else ''}",
+            f"   step / floor = {t[f'nflows_np {act}'][0] / t['floor'][0]:.2f}  (target <= 2.5, stretch 2)")
+    with threadpool_limits(limits=os.cpu_count(), user_api="blas"):  # alone: idle BLAS threads spin
         t_threads = timeit(numpy_realnvp_step(batch), steps, repeats)
-    report(f"  same, BLAS on {os.cpu_count()} threads {1e3 * t_threads:8.3f} ms   ({t_threads / t_np:.1f}x the 1-thread step)")
-    report(f"matmul floor (72 products) {1e3 * t_floor:7.3f} ms   step / floor = {t_np / t_floor:.2f}  (target <= 2)")
-    t_trans = timeit(transcendentals(batch), steps, repeats)
-    report(f"  of the step: products {100 * t_floor / t_np:.0f} %, tanh/exp {100 * t_trans / t_np:.0f} %, "
-           f"the rest (elementwise arithmetic, copies, Python) {100 * (1 - (t_floor + t_trans) / t_np):.0f} %")
-    if have_torch:
-        t_torch = best_torch(torch_realnvp_step, batch, steps, repeats, report)
-        report(f"PyTorch autograd step     {1e3 * t_torch:8.3f} ms   torch / nflows_np = {t_torch / t_np:.2f}  (target >= 3)")
+    report(f"{'  same (relu), BLAS on ' + str(os.cpu_count()) + ' threads, timed alone':58s} {1e3 * t_threads:7.3f} ms"
+           f"   ({t_threads / t['nflows_np relu'][1]:.2f}x the one-thread median)")
+    for other, mine, label in (("normflows", "nflows_np relu", "normflows RealNVP (ReLU, AffineCouplingBlock)"),
+                               ("PyTorch tanh", "nflows_np tanh", "plain PyTorch autograd (tanh, torch_reference)")):
+        names = [n for n in t if n.startswith(other)]
+        for n in names:
+            row(n, f"{label}, {n[len(other) + 1:]}")
+        if names:
+            best = min(t[n][0] for n in names)
+            report(f"  {other} at its best thread count / {mine} = {best / t[mine][0]:.2f}"
+                   + ("  (target >= 2.5, stretch 3)" if other == "normflows" else ""))
+    if torch is not None and normflows_error is not None:
+        report(f"normflows not importable ({normflows_error}): its RealNVP column is skipped")
 
+
+def table_row(report, t: dict[str, tuple[float, float]]):
+    """A function printing one contender's min (median) ms with a label."""
+    def row(name: str, label: str, extra: str = "") -> None:
+        report(f"{label:58s} {1e3 * t[name][0]:7.3f} ({1e3 * t[name][1]:7.3f}) ms{extra}")
+    return row
+
+
+def planar_section(report, torch_threads, block: int, rounds: int, batch: int = 512) -> None:
+    """Section 2: the planar reverse-KL step raced against PyTorch autograd."""
     report("\n## Planar flow reverse-KL step (K = 16, batch 512, target U1, Adam)")
-    t_planar = timeit(numpy_planar_step(batch), steps, repeats)
-    report(f"nflows_np step            {1e3 * t_planar:8.3f} ms")
-    if have_torch:
-        t_torch_planar = best_torch(torch_planar_step, batch, steps, repeats, report)
-        report(f"PyTorch autograd step     {1e3 * t_torch_planar:8.3f} ms   torch / nflows_np = "
-               f"{t_torch_planar / t_planar:.2f}  (target >= 4)")
+    contenders = {"nflows_np": contender(numpy_planar_step(batch))}
+    for threads in torch_threads:
+        contenders[f"PyTorch {threads} thread(s)"] = contender(torch_planar_step(batch), threads)
+    t = race(contenders, block, rounds)
+    single_threads()
+    row = table_row(report, t)
+    row("nflows_np", "nflows_np")
+    names = [n for n in t if n.startswith("PyTorch")]
+    for n in names:
+        row(n, f"PyTorch autograd, {n[len('PyTorch '):]}")
+    if names:
+        report(f"  PyTorch at its best thread count / nflows_np = "
+               f"{min(t[n][0] for n in names) / t['nflows_np'][0]:.2f}  (target >= 4)")
 
-    report("\n## Root-finding direction (forward, x → z) against the closed form (inverse, z → x), batch 512, D = 2")
+
+def families_sections(report, steps: int, repeats: int, batch: int = 512) -> None:
+    """Sections 3 and 4: root-finding against closed form; every layer family against batch size."""
+    report("\n## Root-finding direction (forward, x → z) against the closed form (inverse, z → x), N = 512, D = 2")
     rng = np.random.default_rng(1)
     for name in ("Planar", "Radial", "Sylvester"):
         layer = layer_families(2, rng)[name]
         z = rng.standard_normal((batch, 2))
         x = layer.inverse(z)[0]
-        t_closed = timeit(lambda: layer.inverse(z), steps, repeats)
-        t_root = timeit(lambda: layer.forward(x), steps, repeats)
+        t_closed = timeit(lambda layer=layer, z=z: layer.inverse(z), steps, repeats)
+        t_root = timeit(lambda layer=layer, x=x: layer.forward(x), steps, repeats)
         report(f"{name:10s} closed form {1e3 * t_closed:7.3f} ms   root-finding {1e3 * t_root:7.3f} ms   "
                f"ratio {t_root / t_closed:5.1f}")
-
     report("\n## Layer families, D = 2: ms per pass + backward, against batch size")
     batches = (64, 512, 4096)
     report(f"{'layer':22s} {'direction':9s} " + " ".join(f"N={n:<6d}" for n in batches))
@@ -281,6 +367,29 @@ def main() -> None:
                 cells.append(f"{1e3 * timeit(pass_and_backward(layer, direction, x), steps // 2, repeats):8.3f}")
             report(f"{name:22s} {direction:9s} " + " ".join(cells))
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    args = parser.parse_args()
+    steps, repeats = (20, 3) if args.quick else (100, 7)
+    block, rounds = (10, 4) if args.quick else (30, 12)  # the races: rounds of blocks of steps
+    threadpool_limits(limits=1, user_api="blas")  # as nf.train.fit does (see its docstring)
+    lines = [(f"# nflows_np speed{' (--quick)' if args.quick else ''}, {time.strftime('%Y-%m-%d %H:%M')}, "
+              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
+              f"BLAS {blas_kernels()} limited to 1 thread (as in training); "
+              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
+              f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")]
+
+    def report(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    torch, normflows_error = optional_torch(report)
+    torch_threads = sorted({1, torch.get_num_threads()}) if torch is not None else []  # before any race sets them
+    realnvp_section(report, torch, normflows_error, torch_threads, block, rounds, steps, repeats)
+    planar_section(report, torch_threads, block, rounds)
+    families_sections(report, steps, repeats)
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as handle:
         handle.write("\n".join(lines) + "\n")

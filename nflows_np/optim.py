@@ -32,6 +32,59 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
     return norm
 
 
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _root(array: np.ndarray) -> np.ndarray:
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _flat_view(first: np.ndarray, size: int) -> np.ndarray | None:
+    """A 1-D view of ``size`` elements of memory starting at ``first``'s, or None if there is none."""
+    root = _root(first)
+    if not (root.flags.c_contiguous and root.dtype == first.dtype):
+        return None
+    offset, remainder = divmod(_address(first) - _address(root), root.itemsize)
+    if remainder or offset < 0 or offset + size > root.size:
+        return None
+    return root.reshape(-1)[offset:offset + size]
+
+
+def contiguous_runs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray, slice]]:
+    """(param, grad, slice of the flat vector) per run of (param, grad) pairs that lie end to end in memory.
+
+    A network that keeps its arrays in one buffer (as :class:`~nflows_np.flows.mlp.MLP`)
+    is then one run: one copy and one subtraction per step instead of one per array.
+    A pair that starts no run (non-contiguous, or away from its neighbour) is its own run.
+    """
+    runs: list[list] = []  # [first param, first grad, size, arrays] per run
+    for param, grad in pairs:
+        adjacent = (runs and param.flags.c_contiguous and grad.flags.c_contiguous
+                    and runs[-1][3][-1][0].flags.c_contiguous and runs[-1][3][-1][1].flags.c_contiguous
+                    and _address(param) == _address(runs[-1][0]) + runs[-1][2] * param.itemsize
+                    and _address(grad) == _address(runs[-1][1]) + runs[-1][2] * grad.itemsize
+                    and _root(param) is _root(runs[-1][0]) and _root(grad) is _root(runs[-1][1]))
+        if adjacent:
+            runs[-1][2] += param.size
+            runs[-1][3].append((param, grad))
+        else:
+            runs.append([param, grad, param.size, [(param, grad)]])
+    out, offset = [], 0
+    for first_param, first_grad, size, arrays in runs:
+        flat = (_flat_view(first_param, size), _flat_view(first_grad, size)) if len(arrays) > 1 else (None, None)
+        if flat[0] is not None and flat[1] is not None:
+            out.append((flat[0], flat[1], slice(offset, offset + size)))
+            offset += size
+            continue
+        for param, grad in arrays:
+            out.append((param, grad, slice(offset, offset + param.size)))
+            offset += param.size
+    return out
+
+
 class Optimizer(abc.ABC):
     """Base class: holds the model's ``params`` and ``grads`` (the same arrays).
 
@@ -50,13 +103,10 @@ class Optimizer(abc.ABC):
         self.grads: dict[str, np.ndarray] = model.grads
         self.lr = check_real(lr, f"{type(self).__name__}: lr", minimum=0.0, inclusive=False)
         self.steps = 0
-        self._slices: list[tuple[np.ndarray, np.ndarray, slice]] = []
-        offset = 0
-        for key, param in self.params.items():
-            self._slices.append((param, self.grads[key], slice(offset, offset + param.size)))
-            offset += param.size
-        self._grad = np.zeros(offset)
-        self._update = np.zeros(offset)
+        self._slices = contiguous_runs([(param, self.grads[key]) for key, param in self.params.items()])
+        size = self._slices[-1][2].stop if self._slices else 0
+        self._grad = np.zeros(size)
+        self._update = np.zeros(size)
 
     def _gather_grads(self) -> np.ndarray:
         """All gradients as one flat vector (a buffer reused from step to step)."""
@@ -65,7 +115,7 @@ class Optimizer(abc.ABC):
         return self._grad
 
     def _apply(self, update: np.ndarray) -> None:
-        """θ ← θ − update, parameter by parameter, in place."""
+        """θ ← θ − update, run by run, in place."""
         for param, _, part in self._slices:
             param -= update[part].reshape(param.shape)
 
@@ -118,10 +168,14 @@ class Adam(Optimizer):
         # Fold both bias corrections into the step size: η √(1 − β₂ᵗ) / (1 − β₁ᵗ).
         step_size = self.lr * np.sqrt(1.0 - self.beta2 ** self.steps) / (1.0 - self.beta1 ** self.steps)
         eps_hat = self.eps * np.sqrt(1.0 - self.beta2 ** self.steps)
+        # The update buffer holds each temporary in turn: the step allocates nothing.
+        np.multiply(g, 1.0 - self.beta1, out=update)
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        m += update
+        np.multiply(g, g, out=update)
+        update *= 1.0 - self.beta2
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        v += update
         np.sqrt(v, out=update)
         update += eps_hat
         np.divide(m, update, out=update)

@@ -82,3 +82,24 @@ def test_clip_grad_norm():
 def test_bad_hyperparameters_are_refused(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make(Quadratic(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("make", [lambda m: optim.Adam(m, lr=0.01), lambda m: optim.SGD(m, lr=0.01, momentum=0.9)])
+def test_update_over_one_buffer_equals_update_per_array(make):
+    """An MLP keeps all its arrays in one buffer (one run for the optimiser); separate copies give the same steps."""
+    from nflows_np.flows.mlp import MLP
+
+    rng = np.random.default_rng(3)
+    net = MLP(3, 2, hidden=(5, 4), rng=rng, zero_last=False)
+    twin = Quadratic(rng)
+    twin.params = {key: value.copy() for key, value in net.params.items()}
+    twin.grads = {key: np.zeros_like(value) for key, value in net.params.items()}
+    opt, twin_opt = make(net), make(twin)
+    assert len(opt._slices) == 1 and len(twin_opt._slices) == len(net.params), "expected one run vs one per array"
+    for _ in range(5):
+        for key in net.grads:
+            net.grads[key][...] = twin.grads[key][...] = rng.standard_normal(net.grads[key].shape)
+        opt.step()
+        twin_opt.step()
+    for key in net.params:  # the same elementwise arithmetic: equal to the last bit
+        np.testing.assert_array_equal(net.params[key], twin.params[key], err_msg=key)

@@ -57,6 +57,13 @@ def check_mask(mask: Any, who: str) -> np.ndarray:
     return array.astype(int)
 
 
+def rows_of(index: np.ndarray) -> slice | np.ndarray:
+    """A slice for a contiguous run of indices (indexing by it gives a view), else the index array."""
+    if index[-1] - index[0] == index.size - 1:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
 class AffineCoupling(Flow):
     """RealNVP affine coupling (Dinh et al. 2017):  z_A = x_A,  z_B = x_B ⊙ exp(s(x_A)) + t(x_A).
 
@@ -86,6 +93,7 @@ class AffineCoupling(Flow):
         self.mask = mask
         self.index_a = np.flatnonzero(mask == 1)
         self.index_b = np.flatnonzero(mask == 0)
+        self._rows_a, self._rows_b = rows_of(self.index_a), rows_of(self.index_b)
         out_dim = self.outputs_per_coordinate * self.index_b.size
         # Uniform ±1/√fan_in weights and biases: on the RealNVP recipe, half the gap of He / Glorot
         # normal with zero biases (benchmarks/results/recipes.md)
@@ -94,26 +102,35 @@ class AffineCoupling(Flow):
         self.expose(self.net, "net")
 
     # -- the hooks a variant overrides -----------------------------------------
+    # Both work in the transposed layout of the passes: one row per coordinate of B,
+    # one column per sample.
     def _scale_and_shift(self, net_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(s, t) from the conditioner's output: the bounded log-scale and the shift."""
+        """(s, t), each (|B|, N), from the conditioner's output (2|B|, N): the bounded log-scale and the shift."""
         n_b = self.index_b.size
-        return bounded_log_scale(net_out[:, :n_b]), net_out[:, n_b:]
+        return bounded_log_scale(net_out[:n_b]), net_out[n_b:]
 
     def _scale_and_shift_vjp(self, s: np.ndarray, grad_s: np.ndarray, grad_t: np.ndarray) -> np.ndarray:
-        """∂L/∂(conditioner output) from ∂L/∂s and ∂L/∂t."""
+        """∂L/∂(conditioner output) (2|B|, N) from ∂L/∂s and ∂L/∂t."""
         n_b = self.index_b.size
-        grad_net = np.empty((grad_t.shape[0], 2 * n_b))
+        grad_net = np.empty((2 * n_b, grad_t.shape[1]))
         # s = bound·tanh(ŝ/bound) ⇒ ∂L/∂ŝ = ∂L/∂s ⊙ (1 − (s/bound)²)
-        np.multiply(grad_s, bounded_log_scale_slope(s), out=grad_net[:, :n_b])
-        grad_net[:, n_b:] = grad_t
+        np.multiply(grad_s, bounded_log_scale_slope(s), out=grad_net[:n_b])
+        grad_net[n_b:] = grad_t
         return grad_net
 
     # -- split, merge, and the shared backward -----------------------------------
+    # The passes work on transposed views (D, N) of the (N, D) batches: a part is a
+    # block of rows, a view without a copy when its coordinates are contiguous.
+    def _split(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(part_Aᵀ, part_Bᵀ), shapes (|A|, N) and (|B|, N), of an (N, D) batch."""
+        rows = batch.T
+        return rows[self._rows_a], rows[self._rows_b]
+
     def _merge(self, part_a: np.ndarray, part_b: np.ndarray) -> np.ndarray:
-        """The (N, D) array with part_a in the columns of A and part_b in those of B."""
-        whole = np.empty((part_a.shape[0], self.dim))
-        whole[:, self.index_a] = part_a
-        whole[:, self.index_b] = part_b
+        """The (N, D) array with part_aᵀ in the columns of A and part_bᵀ in those of B."""
+        whole = np.empty((part_a.shape[1], self.dim))
+        whole.T[self._rows_a] = part_a
+        whole.T[self._rows_b] = part_b
         return whole
 
     def _backward(self, grad_out_a: np.ndarray, grad_in_b: np.ndarray, grad_s: np.ndarray,
@@ -122,43 +139,48 @@ class AffineCoupling(Flow):
 
         in_A = out_A and it also feeds c, so ∂L/∂in_A = ∂L/∂out_A + (∂c/∂in_A)ᵀ ∂L/∂(s, t).
         """
-        grad_net = self._scale_and_shift_vjp(s, grad_s, grad_t)
-        return self._merge(grad_out_a + self.net.backward(grad_net), grad_in_b)
+        grad_in_a = self.net.backward_t(self._scale_and_shift_vjp(s, grad_s, grad_t))
+        grad_in_a += grad_out_a
+        return self._merge(grad_in_a, grad_in_b)
 
     # -- f: x → z --------------------------------------------------------------
     def _forward(self, x):
-        x_a, x_b = x[:, self.index_a], x[:, self.index_b]
-        s, t = self._scale_and_shift(self.net.forward(x_a))
+        x_a, x_b = self._split(x)
+        s, t = self._scale_and_shift(self.net.forward_t(x_a))
         scale = np.exp(s)  # |s| ≤ bound: exp cannot overflow
         z_b = x_b * scale
         z_b += t
-        return self._merge(x_a, z_b), s.sum(axis=1), (x_b, s, scale)
+        # x_B is copied into the cache: x_b may be a view of the caller's x
+        return self._merge(x_a, z_b), s.sum(axis=0), (x_b.copy(), s, scale)
 
     def _forward_vjp(self, cache, grad_z, grad_log_det):
         x_b, s, scale = cache
         # z_B = x_B ⊙ e^s + t, log_det = Σ s:  ∂z_B/∂x_B = e^s;  ∂z_B/∂t = 1;  ∂z_B/∂s = x_B ⊙ e^s;  ∂log_det/∂s = 1
-        grad_z_b = grad_z[:, self.index_b]
+        grad_z_a, grad_z_b = self._split(grad_z)
         grad_x_b = grad_z_b * scale
-        grad_s = grad_x_b * x_b + grad_log_det[:, None]
-        return self._backward(grad_z[:, self.index_a], grad_x_b, grad_s, grad_z_b, s)
+        grad_s = grad_x_b * x_b
+        grad_s += grad_log_det  # (N,) against (|B|, N): the same ∂L/∂log_det for every row
+        return self._backward(grad_z_a, grad_x_b, grad_s, grad_z_b, s)
 
     # -- g: z → x --------------------------------------------------------------
     def _inverse(self, z):
-        z_a, z_b = z[:, self.index_a], z[:, self.index_b]
-        s, t = self._scale_and_shift(self.net.forward(z_a))
+        z_a, z_b = self._split(z)
+        s, t = self._scale_and_shift(self.net.forward_t(z_a))
         inv_scale = np.exp(-s)
         x_b = z_b - t
         x_b *= inv_scale
-        return self._merge(z_a, x_b), -s.sum(axis=1), (x_b, s, inv_scale)
+        return self._merge(z_a, x_b), -s.sum(axis=0), (x_b, s, inv_scale)
 
     def _inverse_vjp(self, cache, grad_x, grad_log_det):
         x_b, s, inv_scale = cache
         # x_B = (z_B − t) ⊙ e^{−s}, log_det = −Σ s:
         # ∂x_B/∂z_B = e^{−s};  ∂x_B/∂t = −e^{−s};  ∂x_B/∂s = −x_B;  ∂log_det/∂s = −1
-        grad_x_b = grad_x[:, self.index_b]
+        grad_x_a, grad_x_b = self._split(grad_x)
         grad_z_b = grad_x_b * inv_scale
-        grad_s = -(grad_x_b * x_b) - grad_log_det[:, None]
-        return self._backward(grad_x[:, self.index_a], grad_z_b, grad_s, -grad_z_b, s)
+        grad_s = grad_x_b * x_b
+        grad_s += grad_log_det
+        np.negative(grad_s, out=grad_s)
+        return self._backward(grad_x_a, grad_z_b, grad_s, -grad_z_b, s)
 
     def __repr__(self) -> str:
         return f"{self.name}(mask={self.mask.tolist()}, hidden={self.net.sizes[1:-1]}, params={self.num_params()})"
@@ -184,7 +206,7 @@ class AdditiveCoupling(AffineCoupling):
     outputs_per_coordinate = 1  # t only
 
     def _scale_and_shift(self, net_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros_like(net_out), net_out
+        return np.zeros_like(net_out), net_out  # (|B|, N) each, as the affine hook
 
     def _scale_and_shift_vjp(self, s: np.ndarray, grad_s: np.ndarray, grad_t: np.ndarray) -> np.ndarray:
         return grad_t  # s is the constant 0: no gradient flows through it
