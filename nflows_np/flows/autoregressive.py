@@ -132,8 +132,8 @@ class MaskedAutoregressive(Flow):
             mu, alpha = self._conditioner(x)
             x[:, i] = z[:, i] * np.exp(alpha[:, i]) + mu[:, i]
         # The last pass is the pass at the final x: it saw every variable but the last in the
-        # order, whose input degree D feeds no hidden unit. (Its cached input aliases x, so
-        # it even holds the final value.) μ, α and the net's cache are those of f at x.
+        # order, whose input degree D feeds no hidden unit, so μ, α and the net's cache
+        # are those of f at the final x.
         return x, alpha.sum(axis=1), (z, alpha)
 
     def _inverse_vjp(self, cache, grad_x, grad_log_det):
