@@ -34,8 +34,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import nflows_np as nf  # noqa: E402
 from nflows_np import models, train  # noqa: E402
 from nflows_np.cli import build_parser  # noqa: E402
-from nflows_np.cli.train import DEFAULT_FLOW, MODEL_FILE, Run, build_model, describe_recipe, run_from_args  # noqa: E402
-from nflows_np.cli.train import train_and_draw  # noqa: E402
+from nflows_np.cli.train import (  # noqa: E402
+    DEFAULT_FLOW,
+    MODEL_FILE,
+    Run,
+    build_model,
+    describe_recipe,
+    run_from_args,
+    train_and_draw,
+)
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "cli_defaults.md")
 TEST_POINTS = 20_000

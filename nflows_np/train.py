@@ -34,8 +34,8 @@ from threadpoolctl import threadpool_limits
 
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
-from nflows_np.validation import check_real
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
+from nflows_np.validation import check_real
 from nflows_np.verdict import (
     DivergenceWarning,
     History,

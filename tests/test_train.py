@@ -1,4 +1,5 @@
 """The training loop: MLE and reverse KL on problems with known answers; divergence; save / load."""
+import itertools
 import warnings
 
 import numpy as np
@@ -176,7 +177,7 @@ def test_warmup_cosine_factors():
     assert factor(60) == pytest.approx(0.02 + 0.98 * 0.5)  # half-way through the decay: cos(π/2) = 0
     assert factor(110) == pytest.approx(0.02) and factor(10_000) == pytest.approx(0.02)
     values = [factor(t) for t in range(10, 120)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(values))
     assert train.warmup_cosine(5)(0) == 1.0  # no warm-up: starts at the peak
 
 

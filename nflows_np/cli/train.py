@@ -41,8 +41,8 @@ import tempfile
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
