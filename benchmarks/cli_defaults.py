@@ -2,6 +2,9 @@
 
 Run:  python benchmarks/cli_defaults.py [--flows default,maf,glow] [--data moons,...] [--jobs 2]
 
+With ``--data`` naming some toys, the rows of the others are kept from the results
+file (each row says when it was measured).
+
 For every toy dataset and each flow asked for (``default``: the command's own
 choice, ``DEFAULT_FLOW``; another name: ``train --flow NAME --data D``, the
 dataset's training settings with the builder's architecture), the arguments go
@@ -90,13 +93,14 @@ def _cell(result: dict, ms: float) -> str:
     mark = "**" if result["default"] else ""
     warning = ", diverged" if result["diverged"] else ""
     return (f"{mark}{result['gap']:.3f}{mark} ± {result['se']:.3f} ({result['steps']} steps: "
-            f"~{result['steps'] * ms / 1000:.0f} s idle; {result['train_s']:.0f} s here{warning})")
+            f"~{result['steps'] * ms / 1000:.0f} s idle; {result['train_s']:.0f} s here, "
+            f"{result['total_s']:.0f} s with the pictures{warning})")
 
 
-def table(results: list[dict], speed: dict[tuple[str, str], float], flows: list[str], toys: list[str]) -> list[str]:
-    """Markdown rows: one per toy, one cell per flow, then the default flow and whether it meets the target."""
-    rows = ["| data | " + " | ".join(flows) + " | default flow | recipe | gap ≤ 0.10 in ≤ 60 s idle |",
-            "| --- |" + " --- |" * (len(flows) + 3)]
+def table(results: list[dict], speed: dict[tuple[str, str], float], flows: list[str],
+          toys: list[str]) -> dict[str, str]:
+    """Markdown rows by toy: one cell per flow, the default flow, its recipe, whether it meets the target."""
+    rows = {}
     for data in toys:
         cells, verdict = [], ""
         for flow in flows:
@@ -108,8 +112,26 @@ def table(results: list[dict], speed: dict[tuple[str, str], float], flows: list[
             if flow == "default":
                 met = result["gap"] <= TARGET_GAP and result["steps"] * ms / 1000 <= TARGET_SECONDS
                 verdict = "yes" if met else "**no**"
-        rows.append(f"| {data} | {' | '.join(cells)} | {DEFAULT_FLOW[data]} | {describe_recipe(data)} | {verdict} |")
+        rows[data] = (f"| {data} | {' | '.join(cells)} | {DEFAULT_FLOW[data]} | {describe_recipe(data)} | {verdict} "
+                      f"| {time.strftime('%Y-%m-%d %H:%M')} |")
     return rows
+
+
+def header(flows: list[str]) -> list[str]:
+    return ["| data | " + " | ".join(flows) + " | default flow | recipe | gap ≤ 0.10 in ≤ 60 s idle | measured |",
+            "| --- |" + " --- |" * (len(flows) + 4)]
+
+
+def kept_rows(path: str, flows: list[str]) -> dict[str, str]:
+    """The rows of an earlier results file with the same columns, by dataset."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as handle:
+        lines = handle.read().splitlines()
+    if header(flows)[0] not in lines:
+        return {}
+    return {line.split(" | ")[0].strip("| "): line for line in lines
+            if line.startswith("| ") and line.split(" | ")[0].strip("| ") in nf.datasets.NAMES}
 
 
 def main() -> None:
@@ -132,13 +154,14 @@ def main() -> None:
         for future in concurrent.futures.as_completed(futures):
             results.append(future.result())
             print(results[-1], flush=True)
+    rows = {**kept_rows(args.out, flows), **table(results, speed, flows, toys)}
     command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
     kernel = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in blas)
     load = os.getloadavg()[0]
     text = "\n".join([
         "# What `python -m nflows_np train --data D` gives: gap of the test NLL to the entropy (nats) and time",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `python benchmarks/{command}`; BLAS {kernel}, one thread; "
+        f"Last run {time.strftime('%Y-%m-%d %H:%M')}: `python benchmarks/{command}`; BLAS {kernel}, one thread; "
         f"{args.jobs} runs at a time; load average {load:.1f} at the end. Each run is the command's own "
         "(`run_from_args` and `train_and_draw`: training, files and pictures) with seed 0. Gap: "
         f"KL(π‖p) = mean of log π − log p over {TEST_POINTS:,} fresh points ± its standard error. "
@@ -147,7 +170,8 @@ def main() -> None:
         "machine. `default` is the flow `train --data D` picks; another column is `train --flow F --data D` (the "
         "dataset's training settings, the builder's architecture). The target: gap ≤ 0.10 within 60 s idle.",
         "",
-        *table(results, speed, flows, toys),
+        *header(flows),
+        *[rows[data] for data in nf.datasets.NAMES if data in rows],
         "",
     ])
     with open(args.out, "w") as handle:

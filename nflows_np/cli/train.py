@@ -103,14 +103,10 @@ class Run:
 # entropy within 0.10 nats in under a minute here (benchmarks/cli_defaults.py, results/cli_defaults.md).
 # A --flow other than the recipe's keeps the recipe's training settings and the builder's architecture.
 DATA_RECIPES: dict[str, dict[str, Any]] = {
-    "moons": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "circles": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "rings": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "8gaussians": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "pinwheel": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "2spirals": {"flow": "maf", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "checkerboard": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
-    "swissroll": {"flow": "realnvp", "steps": 2000, "batch_size": 256, "lr": 1e-3},
+    data: {"flow": "realnvp", "num_layers": 8, "hidden": (64, 64), "steps": steps, "batch_size": 256, "lr": 2e-3,
+           "warmup": 0.02, "final_lr": 0.01}
+    for data, steps in (("moons", 6000), ("circles", 10_000), ("rings", 14_000), ("8gaussians", 10_000),
+                        ("pinwheel", 8000), ("2spirals", 14_000), ("checkerboard", 14_000), ("swissroll", 8000))
 }
 ARCHITECTURE = ("num_layers", "hidden")  # recipe keys that belong to the recipe's flow only
 DEFAULT_FLOW = {data: recipe["flow"] for data, recipe in DATA_RECIPES.items()}
@@ -368,11 +364,12 @@ def run_list(args: argparse.Namespace) -> int:
 def describe_recipe(data: str) -> str:
     """One line: the flow and settings ``train --data DATA`` uses by default."""
     run = Run(data=data, **DATA_RECIPES[data])
-    size = ", ".join(f"{key.replace('_', ' ')} {getattr(run, key)}" for key in ARCHITECTURE
-                     if getattr(run, key) is not None)
-    lr = (f"lr {run.lr:g}" if run.schedule() is None else
-          f"lr {run.lr:g} (warm-up {run.warmup:g} of the steps, cosine to {run.final_lr:g}×)")
-    return f"{run.flow}{f' ({size})' if size else ''}, {run.steps} steps, batch {run.batch_size}, {lr}"
+    size = "" if run.num_layers is None else f" ({run.num_layers} layers"
+    size += "" if run.hidden is None else f"{', ' if size else ' ('}hidden {','.join(map(str, run.hidden))}"
+    lr = f"lr {run.lr:g}"
+    if run.schedule() is not None:
+        lr += f" ({run.warmup:.0%} warm-up, cosine to {run.final_lr:g}×)"
+    return f"{run.flow}{size}{')' if size else ''}, {run.steps} steps of {run.batch_size}, {lr}"
 
 
 # -- one run --------------------------------------------------------------------------------
