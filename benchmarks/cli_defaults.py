@@ -153,6 +153,11 @@ def load_store() -> dict:
         return json.load(handle)
 
 
+def save_store(store: dict) -> None:
+    with open(STORE, "w") as handle:
+        json.dump(store, handle, indent=1, sort_keys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", default="default", help="comma-separated: default and/or flow names")
@@ -180,9 +185,9 @@ def main() -> None:
             for future in concurrent.futures.as_completed(futures):
                 result = future.result()
                 store["results"][_key(result["data"], result["flow_asked"])] = result
+                save_store(store)  # as each run ends: an interrupted benchmark keeps what it measured
                 print(result, flush=True)
-    with open(STORE, "w") as handle:
-        json.dump(store, handle, indent=1, sort_keys=True)
+    save_store(store)
     text = render(store, [f for f in ("default", *models.NAMES)
                           if any(k.endswith("/" + f) for k in store["results"])])
     with open(RESULTS, "w") as handle:
