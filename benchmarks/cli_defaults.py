@@ -2,6 +2,7 @@
 
 Run:  python benchmarks/cli_defaults.py [--flows default,maf,glow] [--data moons,...] [--jobs 2]
       python benchmarks/cli_defaults.py --speed [--flows ...] [--data ...]   # the ms/step only
+      python benchmarks/cli_defaults.py --render                             # the markdown only
 
 Every result is kept in results/cli_defaults.json by (dataset, flow asked for), so
 a run of some toys or flows, or of the timings alone, updates only those; the
@@ -154,6 +155,10 @@ def load_store() -> dict:
 
 
 def save_store(store: dict) -> None:
+    """Write ``store`` over what the file holds now (another run of this script may have added to it)."""
+    current = load_store()
+    for part in ("results", "speed"):
+        store[part] = {**current[part], **store[part]}
     with open(STORE, "w") as handle:
         json.dump(store, handle, indent=1, sort_keys=True)
 
@@ -164,12 +169,15 @@ def main() -> None:
     parser.add_argument("--data", default=",".join(nf.datasets.NAMES))
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--speed", action="store_true", help="only the ms/step bursts (run on a quiet machine)")
+    parser.add_argument("--render", action="store_true", help="only write the markdown from the JSON file")
     args = parser.parse_args()
     flows, toys = args.flows.split(","), args.data.split(",")
     if "default" in flows:  # the command's choice first
         flows = ["default"] + [f for f in flows if f != "default"]
     store = load_store()
     now = time.strftime("%Y-%m-%d %H:%M")
+    if args.render:
+        args.speed, toys = True, []  # no run, no timing
     with threadpool_limits(limits=1, user_api="blas"):
         store["blas"] = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
                                   for i in threadpool_info() if i.get("user_api") == "blas")
