@@ -275,6 +275,8 @@ def run_train(args: argparse.Namespace) -> int:
     """``train``: one run, its files and its summary line; the exit status says whether to trust it."""
     if args.data is not None and args.data.lower() == "digits":  # images: a multi-scale Glow (cli/images.py)
         from nflows_np.cli.images import digits_options, run_digits
+        generic = {"steps": Run.steps, "batch_size": Run.batch_size, "lr": Run.lr}  # no recipe for the images
+        args = argparse.Namespace(**{**vars(args), **{k: v for k, v in generic.items() if getattr(args, k) is None}})
         options = digits_options(args, Run.batch_size)
         out = _output_folder(run_folder(args.out or os.path.join(DEFAULT_OUT, f"{args.flow}-digits"),
                                         args.out is not None, args.force))
