@@ -42,7 +42,6 @@ import nflows_np as nf  # noqa: E402
 from nflows_np import models, train  # noqa: E402
 from nflows_np.cli import build_parser  # noqa: E402
 from nflows_np.cli.train import (  # noqa: E402
-    DEFAULT_FLOW,
     MODEL_FILE,
     Run,
     build_model,
@@ -130,16 +129,16 @@ def render(store: dict, flows: list[str]) -> str:
     text = [
         "# What `python -m nflows_np train --data D` gives: gap of the test NLL to the entropy (nats) and time",
         "",
-        f"Written by `python benchmarks/cli_defaults.py` from {os.path.basename(STORE)}; BLAS {store.get('blas')}, "
-        "one thread. Each run is the command's own (`run_from_args` and `train_and_draw`: training, files and "
-        f"pictures) with seed 0. Gap: KL(π‖p) = mean of log π − log p over {TEST_POINTS:,} fresh points ± its "
-        "standard error (the quality depends on the step count, not on the machine's load). Idle time: the steps "
-        f"times the ms/step, the minimum over {BURSTS} bursts of {BURST_STEPS} steps (`--speed`, measured at "
-        f"{', '.join(f'{when} (load {load})' for when, load in speeds) or 'never'}); on a loaded machine that "
-        "overestimates. Then the training's wall time in the run and the whole command's (with the pictures). "
-        "`default` is the flow `train --data D` picks; another column is `train --flow F --data D` (the dataset's "
-        "training settings, the builder's architecture). Target: gap ≤ 0.10 within 60 s idle. "
-        "Every figure here is measured; the raw values are in the JSON file.",
+        (f"Written by `python benchmarks/cli_defaults.py` from {os.path.basename(STORE)}; BLAS {store.get('blas')}, "
+         "one thread. Each run is the command's own (`run_from_args` and `train_and_draw`: training, files and "
+         f"pictures) with seed 0. Gap: KL(π‖p) = mean of log π − log p over {TEST_POINTS:,} fresh points ± its "
+         "standard error (the quality depends on the step count, not on the machine's load). Idle time: the steps "
+         f"times the ms/step, the minimum over {BURSTS} bursts of {BURST_STEPS} steps (`--speed`, measured at "
+         f"{', '.join(f'{when} (load {load})' for when, load in speeds) or 'never'}); on a loaded machine that "
+         "overestimates. Then the training's wall time in the run and the whole command's (with the pictures). "
+         "`default` is the flow `train --data D` picks; another column is `train --flow F --data D` (the dataset's "
+         "training settings, the builder's architecture). Target: gap ≤ 0.10 within 60 s idle. "
+         "Every figure here is measured; the raw values are in the JSON file."),
         "",
         *rows,
         "",

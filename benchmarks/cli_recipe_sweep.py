@@ -74,8 +74,8 @@ def render() -> None:
                       "not on the machine's load; the seconds were taken on a shared machine (load average in "
                       "brackets; ? for the first runs, made with an earlier copy of this script that did not "
                       "record it) and are not idle times.")
-    text = "\n".join(["# Candidate recipes for `train --data D`: gap to the entropy after N steps (nats)", "", intro, "",
-                      *rows, ""])
+    title = "# Candidate recipes for `train --data D`: gap to the entropy after N steps (nats)"
+    text = "\n".join([title, "", intro, "", *rows, ""])
     with open(TABLE, "w") as handle:
         handle.write(text)
     print(text)
