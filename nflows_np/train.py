@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
+from nflows_np.validation import check_real
 from nflows_np.verdict import (
     DivergenceWarning,
     History,
@@ -47,7 +48,7 @@ from nflows_np.verdict import (
 
 __all__ = [
     "History", "DivergenceWarning", "KLEstimateWarning", "fit", "fit_mle", "fit_reverse_kl", "mle_step", "reverse_kl_step",
-    "test_nll", "free_energy", "log_z_iwae", "linear_beta", "save_params", "load_params",
+    "test_nll", "free_energy", "log_z_iwae", "linear_beta", "warmup_cosine", "save_params", "load_params",
 ]
 
 
@@ -132,6 +133,33 @@ def linear_beta(start: float = 0.01, end: float = 1.0, steps: int = 1000) -> Cal
     return lambda t: end if steps == 0 or t >= steps else start + (end - start) * t / steps
 
 
+def warmup_cosine(steps: int, warmup: int = 0, final: float = 0.0) -> Callable[[int], float]:
+    """Learning-rate factor: a linear warm-up over ``warmup`` steps, then a cosine decay to ``final``.
+
+    The lr of step t is ``lr · factor(t)``, with (T = ``steps``, W = ``warmup``, m = ``final``)::
+
+        factor(t) = (t + 1) / W                                       for t < W,
+        factor(t) = m + (1 − m) · ½ (1 + cos(π (t − W) / (T − W)))    for W ≤ t < T,
+
+    and m from step T on. ``final`` is the last factor as a fraction of the peak lr.
+    """
+    steps = check_int(steps, "warmup_cosine: steps")
+    warmup = check_int(warmup, "warmup_cosine: warmup", minimum=0)
+    if warmup >= steps:
+        raise ValueError(f"warmup_cosine: warmup must be smaller than steps ({steps}), got {warmup}")
+    final = check_real(final, "warmup_cosine: final", minimum=0.0)
+    if final > 1.0:
+        raise ValueError(f"warmup_cosine: final is a fraction of the peak lr, in [0, 1], got {final}")
+
+    def factor(t: int) -> float:
+        if t < warmup:
+            return (t + 1) / warmup
+        progress = min(1.0, (t - warmup) / (steps - warmup))
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
 # -- the loop -----------------------------------------------------------------------
 
 def _make_optimizer(model: Any, optimizer: Any, lr: float) -> optim_module.Optimizer:
@@ -186,11 +214,24 @@ class _StopOnSignals:
             signal.signal(signum, previous)
 
 
+class _Scheduled:
+    """An optimiser whose lr at its t-th step is the base lr times ``schedule(t)``."""
+
+    def __init__(self, opt: optim_module.Optimizer, schedule: Callable[[int], float]):
+        self.opt, self.schedule, self.base_lr, self.t = opt, schedule, opt.lr, 0
+
+    def step(self) -> None:
+        factor = check_real(self.schedule(self.t), f"schedule({self.t})", minimum=0.0)
+        self.opt.lr = self.base_lr * factor
+        self.t += 1
+        self.opt.step()
+
+
 def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict[str, float]] | None, *,
         objective: str, steps: int, optimizer: Any = "adam", lr: float = 1e-3, clip_norm: float | None = None,
         eval_every: int = 0, progress: bool | None = None,
         beta: Callable[[int], float] | None = None, blas_threads: int | None = 1,
-        stop_signals: Sequence[int] = (signal.SIGINT,)) -> History:
+        stop_signals: Sequence[int] = (signal.SIGINT,), schedule: Callable[[int], float] | None = None) -> History:
     """The loop shared by both objectives: zero_grad → step_fn(t) → check → clip → update.
 
     ``step_fn(t)`` computes the step-t loss and adds its gradient into
@@ -205,9 +246,16 @@ def fit(model: Any, step_fn: Callable[[int], float], evaluate: Callable[[], dict
     ``blas_threads`` caps BLAS threads during the loop (None: leave as is). The
     default 1 is measured to be faster for these small matrix products, and
     much faster on a busy machine (``benchmarks/speed.py``).
+
+    ``schedule(t)``, if given, is the factor of the optimiser's lr at step t
+    (e.g. :func:`warmup_cosine`); None keeps the lr constant.
     """
     steps = check_int(steps, "steps")
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"schedule must be None or a callable step -> lr factor, got {type(schedule).__name__}")
     opt = _make_optimizer(model, optimizer, lr)
+    if schedule is not None:
+        opt = _Scheduled(opt, schedule)
     history = History(objective, steps=steps)
     last_good = {key: value.copy() for key, value in model.params.items()}
     bar = _progress_bar(steps, progress, objective)
@@ -301,7 +349,7 @@ def _as_sampler(data: Any, dim: int) -> Callable[[int, np.random.Generator], np.
 def fit_mle(model: Any, data: Any, *, steps: int = 3000, batch_size: int = 512, lr: float = 1e-3,
             optimizer: Any = "adam", test_data: Any = None, eval_every: int = 0, clip_norm: float | None = None,
             rng: RngLike = None, progress: bool | None = None,
-            stop_signals: Sequence[int] = (signal.SIGINT,)) -> History:
+            stop_signals: Sequence[int] = (signal.SIGINT,), schedule: Callable[[int], float] | None = None) -> History:
     """Fit ``model`` by maximum likelihood (forward KL) on an array or a sampler.
 
     The defaults are the lecture's RealNVP recipe (Adam, lr 1e-3, batch 512,
@@ -319,6 +367,9 @@ def fit_mle(model: Any, data: Any, *, steps: int = 3000, batch_size: int = 512, 
         The only source of randomness (minibatch order / fresh samples).
     stop_signals : signal numbers
         Signals that end the run at the end of the current step (default Ctrl-C); see :func:`fit`.
+    schedule : callable(step) -> float, optional
+        The lr of step t is ``lr · schedule(t)``, e.g. ``warmup_cosine(steps, 200, 0.01)``;
+        None (the default) keeps ``lr`` constant, as the lecture's recipe does.
 
     Returns
     -------
@@ -348,7 +399,8 @@ def fit_mle(model: Any, data: Any, *, steps: int = 3000, batch_size: int = 512, 
     if evaluate is not None and not any(_needs_data_init(layer) for layer in getattr(model, "layers", ())):
         start = evaluate()["test_nll"]  # the yardstick of divergence: the initial model's test NLL
     history = fit(model, step, evaluate, objective="forward KL (MLE)", steps=steps, optimizer=optimizer, lr=lr,
-                  clip_norm=clip_norm, eval_every=eval_every, progress=progress, stop_signals=stop_signals)
+                  clip_norm=clip_norm, eval_every=eval_every, progress=progress, stop_signals=stop_signals,
+                  schedule=schedule)
     if start is not None and history.loss:
         ended_worse(history, "the test NLL", start, history.last("test_nll"), 3.0 * history.last("test_nll_se"), lr)
     else:  # no test data, or an ActNorm still to initialise from the first batch
@@ -365,7 +417,8 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
                    optimizer: Any = "adam", beta: float | Callable[[int], float] = 1.0, eval_every: int = 0,
                    eval_samples: int = 20_000, iwae_k: int = 100, clip_norm: float | None = None,
                    rng: RngLike = None, progress: bool | None = None,
-                   stop_signals: Sequence[int] = (signal.SIGINT,)) -> History:
+                   stop_signals: Sequence[int] = (signal.SIGINT,),
+                   schedule: Callable[[int], float] | None = None) -> History:
     """Fit ``model`` to an unnormalised target π̃ by reverse KL, through ``inverse``.
 
     Parameters
@@ -380,6 +433,8 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
         reverse KL, which the notebooks contrast with forward KL.
     stop_signals : signal numbers
         Signals that end the run at the end of the current step (default Ctrl-C); see :func:`fit`.
+    schedule : callable(step) -> float, optional
+        Factor of ``lr`` at step t (e.g. :func:`warmup_cosine`); None (the default): constant.
 
     Returns
     -------
@@ -419,7 +474,7 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
     start, start_se = _free_energy_and_se(model, target, eval_samples, np.random.default_rng([eval_seed, 1]))
     history = fit(model, step, evaluate, objective="reverse KL", steps=steps, optimizer=optimizer, lr=lr,
                   clip_norm=clip_norm, eval_every=eval_every, progress=progress, beta=beta_fn,
-                  stop_signals=stop_signals)
+                  stop_signals=stop_signals, schedule=schedule)
     if history.loss:
         ended_worse(history, "F (β = 1)", start, history.last("free_energy"),
                      3.0 * math.hypot(start_se, history.last("free_energy_se")), lr)

@@ -1,4 +1,5 @@
 """The training loop: MLE and reverse KL on problems with known answers; divergence; save / load."""
+import itertools
 import warnings
 
 import numpy as np
@@ -166,3 +167,66 @@ def test_save_and_load_round_trip(tmp_path):
     wrong = nf.FlowModel([nf.ElementwiseAffine(3)])
     with pytest.raises(ValueError, match="shape"):
         train.load_params(wrong, path)
+
+
+def test_warmup_cosine_factors():
+    """Linear warm-up to 1 over W steps, half-cosine down to ``final`` at step T, then flat."""
+    factor = train.warmup_cosine(110, warmup=10, final=0.02)
+    assert factor(0) == pytest.approx(0.1) and factor(4) == pytest.approx(0.5) and factor(9) == 1.0
+    assert factor(10) == 1.0
+    assert factor(60) == pytest.approx(0.02 + 0.98 * 0.5)  # half-way through the decay: cos(π/2) = 0
+    assert factor(110) == pytest.approx(0.02) and factor(10_000) == pytest.approx(0.02)
+    values = [factor(t) for t in range(10, 120)]
+    assert all(a >= b for a, b in itertools.pairwise(values))
+    assert train.warmup_cosine(5)(0) == 1.0  # no warm-up: starts at the peak
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"steps": 0}, ValueError, "steps"),
+    ({"steps": 10.5}, TypeError, "steps"),
+    ({"steps": 10, "warmup": -1}, ValueError, "warmup"),
+    ({"steps": 10, "warmup": 10}, ValueError, "warmup"),
+    ({"steps": 10, "final": -0.1}, ValueError, "final"),
+    ({"steps": 10, "final": 1.5}, ValueError, "final"),
+    ({"steps": 10, "final": float("nan")}, ValueError, "final"),
+])
+def test_warmup_cosine_rejects_bad_arguments(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        train.warmup_cosine(**kwargs)
+
+
+def _sgd_run(schedule, steps=3):
+    model = nf.FlowModel([nf.ElementwiseAffine(2)])
+    data = np.random.default_rng(0).normal(2.0, 3.0, (256, 2))
+    history = train.fit_mle(model, data, steps=steps, batch_size=256, lr=0.1, optimizer="sgd", rng=0,
+                            progress=False, schedule=schedule)
+    return model, history
+
+
+def test_schedule_scales_the_learning_rate_of_each_step():
+    """Plain SGD moves the parameters by lr · schedule(t) · gradient; a factor of 1 is the constant-lr run."""
+    plain_model, plain = _sgd_run(None)
+    ones_model, ones = _sgd_run(lambda t: 1.0)
+    assert ones.loss == plain.loss
+    np.testing.assert_array_equal(ones_model.params["0.s"], plain_model.params["0.s"])
+    frozen_model, frozen = _sgd_run(lambda t: 0.0)
+    np.testing.assert_array_equal(frozen_model.params["0.s"], 0.0)  # ElementwiseAffine starts at s = 0
+    assert frozen.loss[-1] == pytest.approx(frozen.loss[0], rel=1e-12)  # same points, another order
+    full_model, _ = _sgd_run(None, steps=1)
+    half_model, _ = _sgd_run(lambda t: 0.5, steps=1)  # one step from the same start: half the move
+    np.testing.assert_allclose(half_model.params["0.t"], 0.5 * full_model.params["0.t"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("schedule, error", [(0.5, TypeError), (lambda t: -1.0, ValueError),
+                                             (lambda t: float("nan"), ValueError), (lambda t: "1", TypeError)])
+def test_schedule_must_give_finite_factors(schedule, error):
+    with pytest.raises(error, match="schedule"):
+        _sgd_run(schedule)
+
+
+def test_reverse_kl_takes_a_schedule():
+    target = GaussianTarget([1.0, -1.0], [0.7, 1.5], log_z=2.5)
+    runs = [train.fit_reverse_kl(nf.FlowModel([nf.ElementwiseAffine(2)]), target, steps=20, batch_size=64, lr=0.05,
+                                 rng=0, progress=False, eval_samples=1000, schedule=schedule).loss
+            for schedule in (None, lambda t: 1.0, train.warmup_cosine(20, 5, 0.1))]
+    assert runs[0] == runs[1] and runs[2] != runs[0]

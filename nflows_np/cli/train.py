@@ -4,9 +4,11 @@
     The default job (``demo``): a RealNVP fitted to ``moons`` by maximum
     likelihood and a planar flow fitted to ``U1`` by reverse KL; pictures in
     ``DIR/realnvp-moons/`` and ``DIR/planar-U1/`` (DIR: ``nflows_np_out``), and a summary.
-``train [--flow NAME] (--data NAME | --target NAME) [--steps N] [--batch-size N] [--lr X] [--seed S] [--out DIR] [--force]``
+``train [--flow NAME] (--data NAME | --target NAME) [--steps N] [--batch-size N] [--lr X] [--warmup F] [--final-lr F] [--seed S] [--out DIR] [--force]``
     One run. ``--data`` means forward KL (MLE; the summary compares the test
-    NLL with the data entropy), ``--target`` reverse KL (β annealed from 0.01
+    NLL with the data entropy), by default with the dataset's recipe
+    (``DATA_RECIPES``: flow, size, steps, lr and its warm-up and cosine decay),
+    ``--target`` reverse KL (β annealed from 0.01
     to 1 over the first ``--anneal`` fraction of the steps; the summary gives
     KL(p‖π) = F + log Z). Writes the pictures, ``model.npz`` and ``history.json``
     to ``--out DIR``, by default to ``nflows_np_out/<flow>-<data or target>/``.
@@ -39,6 +41,7 @@ import tempfile
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +68,12 @@ EVALUATIONS = 5         # evaluations during a run (and one at the end)
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: the flow, what it fits (``data`` for MLE or ``target`` for reverse KL), and how."""
+    """One training run: the flow, what it fits (``data`` for MLE or ``target`` for reverse KL), and how.
+
+    The lr of step t is ``lr · warmup_cosine(steps, warmup · steps, final_lr)(t)``: a linear
+    warm-up over the first ``warmup`` fraction of the steps, then a cosine decay to
+    ``final_lr · lr``; ``warmup = 0, final_lr = 1`` (the defaults) is the constant lr.
+    """
 
     flow: str
     data: str | None = None
@@ -77,16 +85,31 @@ class Run:
     num_layers: int | None = None
     hidden: tuple[int, ...] | None = None
     anneal: float = 0.5
+    warmup: float = 0.0
+    final_lr: float = 1.0
 
     @property
     def name(self) -> str:
         return f"{self.flow}-{self.data or self.target}"
 
+    def schedule(self) -> Callable[[int], float] | None:
+        """The lr factor per step for ``train.fit_mle`` / ``fit_reverse_kl``; None for a constant lr."""
+        if self.warmup == 0 and self.final_lr == 1:
+            return None
+        return train.warmup_cosine(self.steps, int(self.warmup * self.steps), self.final_lr)
 
-# ``train --data D`` without --flow: the flow with the smallest gap to the entropy at the
-# command's default settings, measured by benchmarks/cli_defaults.py (results/cli_defaults.md).
-DEFAULT_FLOW = {"moons": "realnvp", "circles": "realnvp", "rings": "realnvp", "8gaussians": "realnvp",
-                "pinwheel": "realnvp", "2spirals": "maf", "checkerboard": "realnvp", "swissroll": "realnvp"}
+
+# ``train --data D`` without other options: the flow and settings measured to reach the dataset's
+# entropy within 0.10 nats in under a minute here (benchmarks/cli_defaults.py, results/cli_defaults.md).
+# A --flow other than the recipe's keeps the recipe's training settings and the builder's architecture.
+DATA_RECIPES: dict[str, dict[str, Any]] = {
+    data: {"flow": "realnvp", "num_layers": 8, "hidden": (64, 64), "steps": steps, "batch_size": 256, "lr": 2e-3,
+           "warmup": 0.02, "final_lr": 0.01}
+    for data, steps in (("moons", 6000), ("circles", 10_000), ("rings", 14_000), ("8gaussians", 10_000),
+                        ("pinwheel", 8000), ("2spirals", 14_000), ("checkerboard", 12_000), ("swissroll", 8000))
+}
+ARCHITECTURE = ("num_layers", "hidden")  # recipe keys that belong to the recipe's flow only
+DEFAULT_FLOW = {data: recipe["flow"] for data, recipe in DATA_RECIPES.items()}
 DEFAULT_TARGET_FLOW = "planar"  # ``train --target T`` without --flow
 
 # The default job. Hidden width 32 (not the builders' 64): on a 2-core machine
@@ -118,12 +141,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                     f"dataset, see DEFAULT_FLOW; {DEFAULT_TARGET_FLOW} for a target)")
     fit.add_argument("--data", metavar="NAME", help=f"dataset, one of {', '.join(datasets.NAMES)}")
     fit.add_argument("--target", metavar="NAME", help=f"target density, one of {', '.join(targets.NAMES)}")
-    fit.add_argument("--steps", default=Run.steps, metavar="N", help=f"optimiser steps (default {Run.steps})")
-    fit.add_argument("--batch-size", default=Run.batch_size, metavar="N", help=f"default {Run.batch_size}")
-    fit.add_argument("--lr", default=Run.lr, metavar="X", help=f"Adam learning rate (default {Run.lr})")
+    recipe = "default: the dataset's recipe (see `list`), for a target {}"
+    fit.add_argument("--steps", metavar="N", help=f"optimiser steps ({recipe.format(Run.steps)})")
+    fit.add_argument("--batch-size", metavar="N", help=recipe.format(Run.batch_size))
+    fit.add_argument("--lr", metavar="X", help=f"Adam's peak learning rate ({recipe.format(Run.lr)})")
+    fit.add_argument("--warmup", metavar="FRACTION", help="the lr rises linearly from 0 over this fraction of the "
+                                                          f"steps ({recipe.format(Run.warmup)})")
+    fit.add_argument("--final-lr", metavar="FRACTION", help="after the warm-up the lr decays along a cosine to this "
+                                                            "fraction of --lr; 1 keeps it constant "
+                                                            f"({recipe.format(Run.final_lr)})")
     fit.add_argument("--seed", default=Run.seed, metavar="S", help=f"random seed (default {Run.seed})")
-    fit.add_argument("--num-layers", metavar="K", help="number of layers / steps (default: the flow's)")
-    fit.add_argument("--hidden", metavar="H,H", help="hidden widths of the conditioner networks, e.g. 64,64")
+    fit.add_argument("--num-layers", metavar="K", help="number of layers / steps (default: the dataset's recipe "
+                                                       "for its flow, else the flow's)")
+    fit.add_argument("--hidden", metavar="H,H", help="hidden widths of the conditioner networks, e.g. 64,64 "
+                                                     "(default: as --num-layers)")
     fit.add_argument("--anneal", default=Run.anneal, metavar="FRACTION",
                      help=f"reverse KL: β rises from 0.01 to 1 over this fraction of the steps (default {Run.anneal})")
     fit.add_argument("--out", metavar="DIR", help=f"output folder (default {DEFAULT_OUT}/FLOW-DATA or "
@@ -187,28 +218,44 @@ def run_folder(base: str, named: bool, force: bool) -> str:
     return f"{base}-{number}"
 
 
+def _settings(data: str | None, flow: str) -> dict[str, Any]:
+    """The defaults of a run: the dataset's recipe (its architecture only for the recipe's flow), else ``Run``'s."""
+    if data is None:
+        return {}
+    recipe = dict(DATA_RECIPES[data])
+    if recipe.pop("flow") != flow:
+        recipe = {key: value for key, value in recipe.items() if key not in ARCHITECTURE}
+    return recipe
+
+
 def run_from_args(args: argparse.Namespace) -> Run:
     """The :class:`Run` that ``train``'s arguments describe, every value checked."""
     if (args.data is None) == (args.target is None):
         raise UsageError("give exactly one of --data NAME (maximum likelihood) or --target NAME (reverse KL)")
     data = None if args.data is None else _choice(args.data, datasets.NAMES, "dataset")
-    flow = args.flow if args.flow is not None else DEFAULT_FLOW[data] if data else DEFAULT_TARGET_FLOW
-    run = Run(
-        flow=_choice(flow, models.NAMES, "flow"),
-        data=data,
-        target=None if args.target is None else _choice(args.target, targets.NAMES, "target"),
-        steps=parse_number(args.steps, "--steps", int),
-        batch_size=parse_number(args.batch_size, "--batch-size", int),
-        lr=parse_number(args.lr, "--lr", float),
-        seed=parse_number(args.seed, "--seed", int, inclusive=True),
-        num_layers=None if args.num_layers is None else parse_number(args.num_layers, "--num-layers", int),
-        hidden=_hidden(args.hidden),
-        anneal=parse_number(args.anneal, "--anneal", float, inclusive=True),
-    )
-    if run.anneal > 1:
-        raise UsageError(f"--anneal must be a fraction between 0 and 1, got {args.anneal!r}")
+    flow = _choice(args.flow if args.flow is not None else DEFAULT_FLOW[data] if data else DEFAULT_TARGET_FLOW,
+                   models.NAMES, "flow")
+    given = {
+        "steps": None if args.steps is None else parse_number(args.steps, "--steps", int),
+        "batch_size": None if args.batch_size is None else parse_number(args.batch_size, "--batch-size", int),
+        "lr": None if args.lr is None else parse_number(args.lr, "--lr", float),
+        "warmup": None if args.warmup is None else parse_number(args.warmup, "--warmup", float, inclusive=True),
+        "final_lr": None if args.final_lr is None else parse_number(args.final_lr, "--final-lr", float,
+                                                                    inclusive=True),
+        "num_layers": None if args.num_layers is None else parse_number(args.num_layers, "--num-layers", int),
+        "hidden": _hidden(args.hidden),
+    }
+    settings = {**_settings(data, flow), **{key: value for key, value in given.items() if value is not None}}
+    run = Run(flow=flow, data=data, seed=parse_number(args.seed, "--seed", int, inclusive=True),
+              target=None if args.target is None else _choice(args.target, targets.NAMES, "target"),
+              anneal=parse_number(args.anneal, "--anneal", float, inclusive=True), **settings)
+    for option, value in (("--anneal", run.anneal), ("--final-lr", run.final_lr)):
+        if value > 1:
+            raise UsageError(f"{option} must be a fraction between 0 and 1, got {value!r}")
+    if not run.warmup < 1:
+        raise UsageError(f"--warmup must be a fraction of the steps, at least 0 and below 1, got {run.warmup!r}")
     parameters = inspect.signature(models.BUILDERS[run.flow]).parameters
-    for key in ("num_layers", "hidden"):
+    for key in ARCHITECTURE:
         if getattr(run, key) is not None and key not in parameters:
             raise UsageError(f"--{key.replace('_', '-')} does not apply to {run.flow}")
     return run
@@ -228,6 +275,8 @@ def run_train(args: argparse.Namespace) -> int:
     """``train``: one run, its files and its summary line; the exit status says whether to trust it."""
     if args.data is not None and args.data.lower() == "digits":  # images: a multi-scale Glow (cli/images.py)
         from nflows_np.cli.images import digits_options, run_digits
+        generic = {"steps": Run.steps, "batch_size": Run.batch_size, "lr": Run.lr}  # no recipe for the images
+        args = argparse.Namespace(**{**vars(args), **{k: v for k, v in generic.items() if getattr(args, k) is None}})
         options = digits_options(args, Run.batch_size)
         out = _output_folder(run_folder(args.out or os.path.join(DEFAULT_OUT, f"{args.flow}-digits"),
                                         args.out is not None, args.force))
@@ -304,14 +353,26 @@ def run_list(args: argparse.Namespace) -> int:
     print("flows (train --flow NAME):")
     for name in models.NAMES:
         print(f"  {name:<10} {models.BUILDERS[name].__doc__.splitlines()[0]}")
-    print("datasets (train --data NAME; entropy H in nats, the lowest possible expected test NLL):")
+    print("datasets (train --data NAME; entropy H in nats, the lowest possible expected test NLL; "
+          "the default recipe):")
     for name in datasets.NAMES:
-        print(f"  {name:<13} H = {datasets.ENTROPY[name]:.4f}")
+        print(f"  {name:<13} H = {datasets.ENTROPY[name]:.4f}  {describe_recipe(name)}")
     print("targets (train --target NAME; log Z = log ∫ exp(−U) dx):")
     for name in targets.NAMES:
         target = targets.get(name)
         print(f"  {name:<6} log Z = {target.log_z:.6f} over the {target.log_z_domain}")
     return 0
+
+
+def describe_recipe(data: str) -> str:
+    """One line: the flow and settings ``train --data DATA`` uses by default."""
+    run = Run(data=data, **DATA_RECIPES[data])
+    size = "" if run.num_layers is None else f" ({run.num_layers} layers"
+    size += "" if run.hidden is None else f"{', ' if size else ' ('}hidden {','.join(map(str, run.hidden))}"
+    lr = f"lr {run.lr:g}"
+    if run.schedule() is not None:
+        lr += f" ({run.warmup:.0%} warm-up, cosine to {run.final_lr:g}×)"
+    return f"{run.flow}{size}{')' if size else ''}, {run.steps} steps of {run.batch_size}, {lr}"
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -358,13 +419,13 @@ def _fit(run: Run, model: FlowModel, train_rng: np.random.Generator,
         test = datasets.sample(run.data, TEST_POINTS, test_rng)
         history = train.fit_mle(model, lambda n, rng: datasets.sample(run.data, n, rng), steps=run.steps,
                                 batch_size=run.batch_size, lr=run.lr, test_data=test, eval_every=every, rng=train_rng,
-                                stop_signals=STOP_SIGNALS)
+                                stop_signals=STOP_SIGNALS, schedule=run.schedule())
         return history, _mle_summary(model, run.data, test)
     target = targets.get(run.target)
     history = train.fit_reverse_kl(model, target, steps=run.steps, batch_size=run.batch_size, lr=run.lr,
                                    beta=train.linear_beta(0.01, 1.0, int(run.anneal * run.steps)),
                                    eval_every=every, eval_samples=EVAL_SAMPLES, rng=train_rng,
-                                   stop_signals=STOP_SIGNALS)
+                                   stop_signals=STOP_SIGNALS, schedule=run.schedule())
     return history, _reverse_kl_summary(history, target)
 
 
