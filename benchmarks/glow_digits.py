@@ -45,7 +45,7 @@ def run_seed(seed: int, max_steps: int, splits: dict) -> tuple[dict, object]:
     categorical = PixelCategorical(LEVELS).fit(splits["train"])
     model = models.glow_image(SHAPE, **ARCHITECTURE, rng=seed)
     fit = fit_images(model, transform, splits["train"], splits["validation"], max_steps=max_steps, rng=rng,
-                     **TRAINING)
+                     progress=False, **TRAINING)
     row = {
         "seed": seed,
         "glow": transform.bits_per_dim(model, splits["test"], rng=test_seed),

@@ -34,9 +34,9 @@ from nflows_np import optim, train
 from nflows_np.composition import FlowModel
 from nflows_np.images import LogitTransform
 from nflows_np.numerics import LOG_2PI
-from nflows_np.validation import RngLike, as_generator, check_int, check_real
+from nflows_np.validation import RngLike, as_generator, check_int, check_real, lookup
 
-__all__ = ["FullCovarianceGaussian", "ImageFit", "PixelCategorical", "fit_images"]
+__all__ = ["FullCovarianceGaussian", "ImageFit", "PixelCategorical", "fit_images", "learning_rate"]
 
 
 @dataclass
@@ -59,7 +59,8 @@ class ImageFit:
 def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, val_images: Any, *,
                max_steps: int = 3000, batch_size: int = 64, lr: float = 1e-3, eval_every: int = 100,
                patience: int = 5, init_batch: int = 512, shift: int = 0, ema: float | None = None,
-               rng: RngLike = None, progress: bool | None = None) -> ImageFit:
+               warmup: int = 0, schedule: str = "constant", rng: RngLike = None,
+               progress: bool | None = None) -> ImageFit:
     """Fit ``model`` by maximum likelihood on dequantised, logit-transformed images; early stopping.
 
     Parameters
@@ -75,6 +76,8 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
         (0: none); the validation images are never shifted
     ema : decay of an exponential moving average of the parameters (Polyak averaging), e.g. 0.99;
         when given, the averaged parameters are the ones evaluated, kept and returned
+    warmup, schedule : the learning rate at step t (see :func:`learning_rate`): linear warm-up over the
+        first ``warmup`` steps, then "constant" or "cosine" (annealed to 0 at ``max_steps``)
     rng : the only source of randomness (minibatches, dequantisation)
 
     Returns
@@ -84,6 +87,8 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
     """
     max_steps, eval_every, patience = (check_int(v, f"fit_images: {k}") for k, v in
                                        (("max_steps", max_steps), ("eval_every", eval_every), ("patience", patience)))
+    warmup = check_int(warmup, "fit_images: warmup", minimum=0)
+    schedule = lookup(schedule, SCHEDULES, "fit_images: schedule")
     rng = as_generator(rng)
     side = math.isqrt(np.shape(train_images)[1])
     sampler = transform.sampler(train_images, shift, (side, side)) if shift else transform.sampler(train_images)
@@ -99,7 +104,11 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
     if decay is not None and decay >= 1.0:
         raise ValueError(f"fit_images: ema must be a decay in [0, 1), got {ema!r}")
 
+    done = [0]  # steps taken so far, across the chunks of the loop below
+
     def step_fn(t: int) -> float:
+        adam.lr = learning_rate(done[0], lr, max_steps, warmup, schedule)
+        done[0] += 1
         if averaged is not None:  # θ̄ ← decay·θ̄ + (1 − decay)·θ, with θ after the previous update
             for key, array in model.params.items():
                 averaged[key] *= decay
@@ -141,6 +150,21 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
     for key, array in model.params.items():
         np.copyto(array, best[key])
     return result
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(step: int, lr: float, max_steps: int, warmup: int = 0, schedule: str = "constant") -> float:
+    """η_t for step t = 0, 1, …: η·(t + 1)/warmup during the warm-up, then η ("constant") or the cosine anneal
+
+        η_t = η · ½ (1 + cos(π (t − warmup) / (max_steps − warmup)))   ("cosine", 0 at t = max_steps).
+    """
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if schedule == "constant":
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, max_steps - warmup)))
 
 
 def _swap(model: FlowModel, replacement: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:

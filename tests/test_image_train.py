@@ -7,7 +7,7 @@ from scipy import stats
 
 from nflows_np import models
 from nflows_np.datasets.digits import load_digits
-from nflows_np.image_train import FullCovarianceGaussian, PixelCategorical, fit_images
+from nflows_np.image_train import FullCovarianceGaussian, PixelCategorical, fit_images, learning_rate
 from nflows_np.images import LogitTransform
 
 
@@ -66,3 +66,39 @@ def test_fit_images_refuses_a_decay_of_one():
     images = load_digits("train").images[:40]
     with pytest.raises(ValueError, match="ema"):
         fit_images(model, LogitTransform(17), images, images, max_steps=2, ema=1.0, rng=0, progress=False)
+
+
+def test_learning_rate_warms_up_linearly_then_anneals_by_a_cosine():
+    """η_t = η (t + 1)/warmup for t < warmup; "cosine": η at the end of the warm-up, η/2 half-way, 0 at max_steps."""
+    rates = [learning_rate(t, 1e-3, 110, warmup=10, schedule="cosine") for t in range(111)]
+    np.testing.assert_allclose(rates[:10], 1e-3 * np.arange(1, 11) / 10, rtol=1e-15)
+    assert rates[10] == pytest.approx(1e-3, rel=1e-15) and rates[60] == pytest.approx(5e-4, rel=1e-12)
+    assert rates[110] == pytest.approx(0.0, abs=1e-18) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert [learning_rate(t, 1e-3, 110) for t in (0, 50, 109)] == [1e-3] * 3
+
+
+def test_fit_images_follows_the_schedule_it_is_given():
+    """One step from the same start on the same batch: Adam's update is η_0 · m̂/(√v̂ + ε) with the same m̂, v̂,
+    so with η_0 = η (no warm-up), η/5 and η/10 (warm-up over 5 and 10 steps) the parameters θ_w satisfy
+    (θ_0 − θ_5) / (θ_0 − θ_10) = (1 − 1/5)/(1 − 1/10) = 8/9 wherever they moved."""
+    images = load_digits("train").images[:64]
+    after = {}
+    for warmup in (0, 5, 10):
+        model = models.glow_image((1, 8, 8), levels=1, steps=1, hidden=4, rng=0)
+        fit_images(model, LogitTransform(17), images, images, max_steps=1, eval_every=1, warmup=warmup,
+                   init_batch=64, rng=0, progress=False)
+        after[warmup] = np.concatenate([value.ravel() for value in model.params.values()])
+    moved = np.abs(after[0] - after[10]) > 1e-6
+    assert moved.sum() > 100
+    np.testing.assert_allclose((after[0] - after[5])[moved] / (after[0] - after[10])[moved], 8 / 9, rtol=1e-6)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"warmup": -1}, ValueError, "warmup"), ({"warmup": 1.5}, TypeError, "warmup"),
+    ({"schedule": "linear"}, ValueError, "schedule"), ({"schedule": 3}, TypeError, "schedule"),
+])
+def test_fit_images_refuses_a_bad_schedule(options, error, match):
+    model = models.glow_image((1, 8, 8), levels=1, steps=1, hidden=4, rng=0)
+    images = load_digits("train").images[:40]
+    with pytest.raises(error, match=match):
+        fit_images(model, LogitTransform(17), images, images, max_steps=2, rng=0, progress=False, **options)
