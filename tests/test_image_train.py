@@ -94,6 +94,7 @@ def test_fit_images_follows_the_schedule_it_is_given():
 
 
 @pytest.mark.parametrize("options, error, match", [
+    ({"shift": -1}, ValueError, "shift"), ({"shift": 0.5}, TypeError, "shift"),
     ({"warmup": -1}, ValueError, "warmup"), ({"warmup": 1.5}, TypeError, "warmup"),
     ({"schedule": "linear"}, ValueError, "schedule"), ({"schedule": 3}, TypeError, "schedule"),
 ])
