@@ -73,7 +73,11 @@ def main() -> None:
                         help="no training: tabulate the rows of these glow_digits.json files (seeds run in parallel)")
     args = parser.parse_args()
     if args.combine:
-        rows = sorted((row for path in args.combine for row in json.load(open(path))), key=lambda r: r["seed"])
+        rows = []
+        for path in args.combine:
+            with open(path) as handle:
+                rows += json.load(handle)
+        rows.sort(key=lambda r: r["seed"])
         write(rows, f"--seeds {' '.join(str(r['seed']) for r in rows)} --max-steps {rows[0]['max_steps']} "
                     "(one process per seed, tabulated with --combine)", args.results)
         return

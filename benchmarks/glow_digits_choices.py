@@ -20,10 +20,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from nflows_np import models  # noqa: E402
-from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits  # noqa: E402
-from nflows_np.image_train import fit_images  # noqa: E402
-from nflows_np.images import LogitTransform  # noqa: E402
+from nflows_np import models
+from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
+from nflows_np.image_train import fit_images
+from nflows_np.images import LogitTransform
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "glow_digits_choices.json")
 ARCHITECTURE = {"levels": 2, "steps": 8, "hidden": 64}
@@ -60,19 +60,27 @@ def run(name: str, seed: int, splits: dict) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"| recipe | options | test bits/dim per seed | median | worst | best step per seed | steps run |",
+    lines = ["| recipe | options | test bits/dim per seed | median | worst | best step per seed | steps run |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name in RECIPES:
+    for name, options in RECIPES.items():
         mine = sorted((r for r in rows if r["recipe"] == name), key=lambda r: r["seed"])
         if not mine:
             continue
         tests = np.array([r["test"] for r in mine])
-        lines.append(f"| {name} | {RECIPES[name] or 'as glow_digits.py'} | "
+        lines.append(f"| {name} | {options or 'as glow_digits.py'} | "
                      + " / ".join(f"{t:.3f}" for t in tests)
                      + f" (seeds {', '.join(str(r['seed']) for r in mine)}) | {np.median(tests):.3f} | {tests.max():.3f} | "
                      + " / ".join(str(r["best_step"]) for r in mine) + " | "
                      + " / ".join(str(r["steps"]) for r in mine) + " |")
     return "\n".join(lines)
+
+
+def _read(path: str) -> list[dict]:
+    """The rows stored in ``path`` (none if it does not exist yet)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return json.load(handle)
 
 
 def main() -> None:
@@ -82,7 +90,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the summary of every stored row")
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args()
-    rows = json.load(open(args.out)) if os.path.exists(args.out) else []
+    rows = _read(args.out)
     splits = {name: load_digits(name).images for name in ("train", "validation", "test")}
     with threadpool_limits(1, "blas"):
         for name in args.recipes:
@@ -90,8 +98,7 @@ def main() -> None:
                 row = run(name, seed, splits)
                 print(f"{name} seed {seed}: test {row['test']:.3f}  val {row['val']:.3f}  best step {row['best_step']}"
                       f"  steps {row['steps']}  {row['seconds']:.0f} s", flush=True)
-                rows = [r for r in (json.load(open(args.out)) if os.path.exists(args.out) else [])
-                        if (r["recipe"], r["seed"]) != (name, seed)] + [row]
+                rows = [r for r in _read(args.out) if (r["recipe"], r["seed"]) != (name, seed)] + [row]
                 with open(args.out, "w") as handle:
                     json.dump(rows, handle, indent=1)
     if args.table:

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits  # noqa: E402
-from nflows_np.images import LogitTransform  # noqa: E402
+from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
+from nflows_np.images import LogitTransform
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "normflows_glow_digits.txt")
 LEVELS_L, STEPS_K, HIDDEN = 2, 8, 64

@@ -1,4 +1,5 @@
 """nflows_np.image_train: the baselines by hand / against scipy, early stopping, save and load of an image Glow."""
+import itertools
 import math
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_learning_rate_warms_up_linearly_then_anneals_by_a_cosine():
     rates = [learning_rate(t, 1e-3, 110, warmup=10, schedule="cosine") for t in range(111)]
     np.testing.assert_allclose(rates[:10], 1e-3 * np.arange(1, 11) / 10, rtol=1e-15)
     assert rates[10] == pytest.approx(1e-3, rel=1e-15) and rates[60] == pytest.approx(5e-4, rel=1e-12)
-    assert rates[110] == pytest.approx(0.0, abs=1e-18) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[110] == pytest.approx(0.0, abs=1e-18) and all(a >= b for a, b in itertools.pairwise(rates[10:]))
     assert [learning_rate(t, 1e-3, 110) for t in (0, 50, 109)] == [1e-3] * 3
 
 
