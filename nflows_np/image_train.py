@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,8 @@ class ImageFit:
 def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, val_images: Any, *,
                max_steps: int = 3000, batch_size: int = 64, lr: float = 1e-3, eval_every: int = 100,
                patience: int = 5, init_batch: int = 512, shift: int = 0, ema: float | None = None,
-               rng: RngLike = None, progress: bool | None = None) -> ImageFit:
+               schedule: Callable[[int], float] | None = None, rng: RngLike = None,
+               progress: bool | None = None) -> ImageFit:
     """Fit ``model`` by maximum likelihood on dequantised, logit-transformed images; early stopping.
 
     Parameters
@@ -75,6 +77,9 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
         (0: none); the validation images are never shifted
     ema : decay of an exponential moving average of the parameters (Polyak averaging), e.g. 0.99;
         when given, the averaged parameters are the ones evaluated, kept and returned
+    schedule : callable(t) -> float, optional
+        The learning rate of step t is ``lr · schedule(t)``, as in :func:`nflows_np.train.fit_mle`
+        (e.g. ``nflows_np.schedules.warmup_cosine(max_steps, warmup=100)``); None: constant.
     rng : the only source of randomness (minibatches, dequantisation)
 
     Returns
@@ -84,6 +89,8 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
     """
     max_steps, eval_every, patience = (check_int(v, f"fit_images: {k}") for k, v in
                                        (("max_steps", max_steps), ("eval_every", eval_every), ("patience", patience)))
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"fit_images: schedule must be a function of the step (or None), got {schedule!r}")
     rng = as_generator(rng)
     side = math.isqrt(np.shape(train_images)[1])
     sampler = transform.sampler(train_images, shift, (side, side)) if shift else transform.sampler(train_images)
@@ -99,7 +106,12 @@ def fit_images(model: FlowModel, transform: LogitTransform, train_images: Any, v
     if decay is not None and decay >= 1.0:
         raise ValueError(f"fit_images: ema must be a decay in [0, 1), got {ema!r}")
 
+    done = [0]  # steps taken so far, across the chunks of the loop below
+
     def step_fn(t: int) -> float:
+        if schedule is not None:
+            adam.lr = lr * check_real(schedule(done[0]), f"fit_images: schedule({done[0]})", minimum=0.0)
+        done[0] += 1
         if averaged is not None:  # θ̄ ← decay·θ̄ + (1 − decay)·θ, with θ after the previous update
             for key, array in model.params.items():
                 averaged[key] *= decay

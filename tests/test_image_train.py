@@ -9,6 +9,7 @@ from nflows_np import models
 from nflows_np.datasets.digits import load_digits
 from nflows_np.image_train import FullCovarianceGaussian, PixelCategorical, fit_images
 from nflows_np.images import LogitTransform
+from nflows_np.schedules import warmup_cosine
 
 
 def test_pixel_categorical_by_hand():
@@ -66,3 +67,32 @@ def test_fit_images_refuses_a_decay_of_one():
     images = load_digits("train").images[:40]
     with pytest.raises(ValueError, match="ema"):
         fit_images(model, LogitTransform(17), images, images, max_steps=2, ema=1.0, rng=0, progress=False)
+
+
+def test_fit_images_follows_the_schedule_it_is_given():
+    """One step from the same start on the same batch: Adam's update is η_0 · m̂/(√v̂ + ε) with the same m̂, v̂,
+    so with η_0 = η (no schedule), η/5 and η/10 (the first factor of warm-ups over 5 and 10 steps) the
+    parameters θ_w satisfy (θ_0 − θ_5) / (θ_0 − θ_10) = (1 − 1/5)/(1 − 1/10) = 8/9 wherever they moved."""
+    images = load_digits("train").images[:64]
+    after = {}
+    for warmup in (0, 5, 10):
+        model = models.glow_image((1, 8, 8), levels=1, steps=1, hidden=4, rng=0)
+        schedule = None if warmup == 0 else warmup_cosine(100, warmup=warmup)
+        fit_images(model, LogitTransform(17), images, images, max_steps=1, eval_every=1, schedule=schedule,
+                   init_batch=64, rng=0, progress=False)
+        after[warmup] = np.concatenate([value.ravel() for value in model.params.values()])
+    moved = np.abs(after[0] - after[10]) > 1e-6
+    assert moved.sum() > 100
+    np.testing.assert_allclose((after[0] - after[5])[moved] / (after[0] - after[10])[moved], 8 / 9, rtol=1e-6)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"shift": -1}, ValueError, "shift"), ({"shift": 0.5}, TypeError, "shift"),
+    ({"schedule": "cosine"}, TypeError, "schedule"), ({"schedule": 3}, TypeError, "schedule"),
+    ({"schedule": lambda t: -1.0}, ValueError, "schedule"), ({"schedule": lambda t: float("nan")}, ValueError, "schedule"),
+])
+def test_fit_images_refuses_a_bad_schedule(options, error, match):
+    model = models.glow_image((1, 8, 8), levels=1, steps=1, hidden=4, rng=0)
+    images = load_digits("train").images[:40]
+    with pytest.raises(error, match=match):
+        fit_images(model, LogitTransform(17), images, images, max_steps=2, rng=0, progress=False, **options)
