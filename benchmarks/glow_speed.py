@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from speed import blas_kernels
+from speed import blas_kernels, product_floor
 
 from nflows_np import models, optim, train
 from nflows_np.datasets.digits import LEVELS, SHAPE, load_digits
@@ -131,20 +131,6 @@ def product_shapes(calls, layout: str) -> list[tuple[int, int, int]]:
         else:                       # input side: Y = X_col W_col, X_col (rows, k²C_in)
             shapes.append((n * h * w, k * k * c_in, c_out))
     return shapes
-
-
-def product_floor(shapes):
-    """The three products (forward, ∂L/∂W, ∂L/∂x) of each convolution, on random arrays of its shapes."""
-    rng = np.random.default_rng(0)
-    products = [(rng.standard_normal((rows, a)), rng.standard_normal((a, b)), rng.standard_normal((rows, b)))
-                for rows, a, b in shapes]
-
-    def step():
-        for x, wt, g in products:
-            x @ wt     # forward
-            x.T @ g    # ∂L/∂W
-            g @ wt.T   # ∂L/∂x
-    return step
 
 
 def mflop(shapes) -> float:

@@ -24,25 +24,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import leaderboard as lb  # noqa: E402
 import normflows_recipes as nr  # noqa: E402
+from speed import three_products_floor  # noqa: E402
 
 import nflows_np as nf  # noqa: E402
 from nflows_np import models, train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "leaderboard_cost.txt")
 BATCH, IDLE_FLOOR_MS = 256, 0.88
-
-
-def floor():
-    rng = np.random.default_rng(0)
-    h, w, g = rng.standard_normal((512, 64)), rng.standard_normal((64, 64)), rng.standard_normal((512, 64))
-
-    def step():
-        for _ in range(8):
-            h @ w
-            h.T @ g
-            g @ w.T
-
-    return step
+FLOOR_BATCH = 512  # IDLE_FLOOR_MS is the three-products floor of the RealNVP step at batch 512
 
 
 def numpy_mle(family: str):
@@ -100,7 +89,7 @@ def torch_kl(flow: str, depth: int):
 def main(rounds: int) -> None:
     threadpool_limits(limits=1, user_api="blas")
     torch.set_num_threads(1)
-    steps = {("floor",): floor()}
+    steps = {("floor",): three_products_floor(FLOOR_BATCH)}
     steps.update({("nflows_np", "mle", f): numpy_mle(f) for f in lb.MLE_FAMILIES})
     steps.update({("normflows", "mle", f): torch_mle(f) for f in nr.MLE_MODELS})
     steps.update({("nflows_np", "kl", f, k): numpy_kl(f, k) for f in lb.REVERSE_FLOWS for k in lb.DEPTHS})

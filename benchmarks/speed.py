@@ -106,38 +106,30 @@ def numpy_realnvp_step(batch: int, activation: str = "relu"):
     return step
 
 
-def three_products_floor(batch: int):
-    """The floor: per layer, the three 512×64×64 products of the hidden layer (forward, ∂L/∂W, ∂L/∂h)."""
+def product_floor(shapes):
+    """The three products (forward, ∂L/∂W, ∂L/∂input) of each (rows, fan_in, fan_out), on random arrays of those shapes."""
     rng = np.random.default_rng(0)
-    h, w, g = rng.standard_normal((batch, 64)), rng.standard_normal((64, 64)), rng.standard_normal((batch, 64))
+    products = [(rng.standard_normal((rows, a)), rng.standard_normal((a, b)), rng.standard_normal((rows, b)))
+                for rows, a, b in shapes]
 
     def step():
-        for _ in range(8):
-            h @ w
-            h.T @ g
-            g @ w.T
+        for h, w, g in products:
+            h @ w          # forward
+            h.T @ g        # ∂L/∂W
+            g @ w.T        # ∂L/∂input
 
     return step
+
+
+def three_products_floor(batch: int):
+    """The floor: per layer, the three batch×64×64 products of the hidden layer (forward, ∂L/∂W, ∂L/∂h)."""
+    return product_floor([(batch, 64, 64)] * 8)
 
 
 def matmul_floor(batch: int):
     """All 72 products of the step (9 per layer, skinny ones included), on arrays of the same shapes."""
-    rng = np.random.default_rng(0)
     sizes = [1, 64, 64, 2]
-    shapes = []
-    for _ in range(8):
-        for k in range(3):
-            a, b = sizes[k], sizes[k + 1]
-            shapes.append((rng.standard_normal((batch, a)), rng.standard_normal((a, b)),
-                           rng.standard_normal((batch, b))))
-
-    def step():
-        for h, w, g in shapes:
-            h @ w          # forward
-            h.T @ g        # ∂L/∂W
-            g @ w.T        # ∂L/∂h
-
-    return step
+    return product_floor([(batch, sizes[k], sizes[k + 1]) for _ in range(8) for k in range(3)])
 
 
 def normflows_realnvp_step(batch: int):
