@@ -51,6 +51,10 @@ PLANAR = {
     "u1-w0.5-b0.5": ("normal", 1.0, 0.5, 0.5),
     "u2-w1-b1": ("normal", 2.0, 1.0, 1.0),
     "normflows": ("uniform", np.sqrt(2.0), 1.0, 0.0),  # u ~ U(±√2), w ~ U(±√(2/D)) = U(±1), b = 0
+    # û = 0 (each layer the identity): u = log(e − 1) w/‖w‖², so wᵀu = log(e − 1) and m(wᵀu) = 0
+    "identity-w1-b0.5": ("identity", 0.0, 1.0, 0.5),
+    "identity-w1-b1": ("identity", 0.0, 1.0, 1.0),
+    "identity-w1-b2": ("identity", 0.0, 1.0, 2.0),
 }
 
 
@@ -83,25 +87,55 @@ def realnvp_run(variant: str, seed: int) -> list[float]:
     return [nll - nf.datasets.ENTROPY["moons"] for nll in history.eval["test_nll"]]
 
 
-def planar_run(variant: str, seed: int, steps: int = 5000) -> list[float]:
+RADIAL = {
+    "library": None,
+    # α = |U(±1/2)| (as softplus(α̂)), p = α + β = softplus(U(−3/2, −1/2)), z₀ ~ N(0, I): normflows' Radial
+    "normflows": "normflows",
+}
+ESTIMATORS = {  # fit_reverse_kl's options for each gradient estimator
+    "plain": {"antithetic": False, "path_gradient": False},
+    "antithetic": {"antithetic": True, "path_gradient": False},
+    "stl": {"antithetic": False, "path_gradient": True},
+    "antithetic+stl": {"antithetic": True, "path_gradient": True},
+}
+
+
+def redraw(model, flow: str, variant: str, rng: np.random.Generator) -> None:
+    """Redraw every layer's initial parameters as the planar / radial ``variant`` says."""
+    spec = (PLANAR if flow == "planar" else RADIAL)[variant]
+    if spec is None:
+        return
+    for layer in model.layers:
+        dim = layer.dim
+        if flow == "radial":
+            alpha = np.abs(rng.uniform(-0.5, 0.5))
+            layer.params["alpha_raw"][...] = np.log(np.expm1(max(alpha, 1e-12)))  # softplus⁻¹
+            layer.params["beta_raw"][...] = rng.uniform(-1.5, -0.5)
+            layer.params["z0"][...] = rng.standard_normal(dim)
+            continue
+        kind, u, w, b = spec
+        if kind == "identity":
+            layer.params["w"][...] = w * rng.standard_normal(dim)
+            layer.params["u"][...] = np.log(np.e - 1.0) * layer.params["w"] / (layer.params["w"] @ layer.params["w"])
+            layer.params["b"][...] = b * rng.standard_normal()
+        elif kind == "normal":
+            layer.params["u"][...] = u * rng.standard_normal(dim)
+            layer.params["w"][...] = w * rng.standard_normal(dim)
+            layer.params["b"][...] = b * rng.standard_normal()
+        else:
+            layer.params["u"][...] = rng.uniform(-u, u, dim)
+            layer.params["w"][...] = rng.uniform(-w, w, dim)
+            layer.params["b"][...] = b
+
+
+def planar_run(variant: str, seed: int, steps: int = 5000, estimator: str = "plain") -> list[float]:
     """KL every 2500 steps; ``steps`` > 5000 continues the recipe at β = 1 (the budget that would reach the bar)."""
     rng = np.random.default_rng(seed)
     model = nf.FlowModel([nf.Planar(2, rng=rng) for _ in range(16)])
-    if PLANAR[variant] is not None:
-        kind, u, w, b = PLANAR[variant]
-        redraw = np.random.default_rng(1000 + seed)
-        for layer in model.layers:
-            if kind == "normal":
-                layer.params["u"][...] = u * redraw.standard_normal(2)
-                layer.params["w"][...] = w * redraw.standard_normal(2)
-                layer.params["b"][...] = b * redraw.standard_normal()
-            else:
-                layer.params["u"][...] = redraw.uniform(-u, u, 2)
-                layer.params["w"][...] = redraw.uniform(-w, w, 2)
-                layer.params["b"][...] = b
+    redraw(model, "planar", variant, np.random.default_rng(1000 + seed))
     history = nf.train.fit_reverse_kl(model, nf.targets.get("U1"), steps=steps, batch_size=512, lr=1e-3,
                                       beta=nf.train.linear_beta(0.01, 1.0, 2500), eval_samples=50_000,
-                                      eval_every=2500, rng=seed, progress=False)
+                                      eval_every=2500, rng=seed, progress=False, **ESTIMATORS[estimator])
     return history.eval["kl"]
 
 
@@ -109,19 +143,26 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] == "list":
         print("realnvp variants:", ", ".join(REALNVP))
         print("planar variants:", ", ".join(PLANAR))
+        print("reverse-KL estimators (--estimator NAME):", ", ".join(ESTIMATORS))
         return
+    estimator = "plain"
+    if "--estimator" in argv:
+        at = argv.index("--estimator")
+        estimator, argv = argv[at + 1], argv[:at] + argv[at + 2:]
     recipe, variant, seeds = argv[0], argv[1], [int(s) for s in argv[2:]] or [0, 1, 2, 3, 4]
-    run = {"realnvp": realnvp_run, "planar": planar_run,
-           "planar-10k": lambda variant, seed: planar_run(variant, seed, steps=10_000)}[recipe]
+    run = {"realnvp": realnvp_run,
+           "planar": lambda variant, seed: planar_run(variant, seed, estimator=estimator),
+           "planar-10k": lambda variant, seed: planar_run(variant, seed, steps=10_000, estimator=estimator)}[recipe]
+    name = recipe + " " + variant + ("" if recipe == "realnvp" else f" [{estimator}]")
     finals = []
     with threadpool_limits(limits=1, user_api="blas"):
         for seed in seeds:
             start = time.perf_counter()
             curve = run(variant, seed)
             finals.append(curve[-1])
-            print(f"{recipe} {variant} seed {seed}: curve {np.round(curve, 4).tolist()} "
+            print(f"{name} seed {seed}: curve {np.round(curve, 4).tolist()} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
-    print(f"{recipe} {variant} seeds {seeds}: final {np.round(finals, 4).tolist()} "
+    print(f"{name} seeds {seeds}: final {np.round(finals, 4).tolist()} "
           f"median {np.median(finals):.4f} max {max(finals):.4f}", flush=True)
 
 

@@ -83,6 +83,40 @@ def reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float = 1.0) -
     return float(loss)
 
 
+def score_grads(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """(1/N) Σ ∂/∂θ log p(x_n|θ) at fixed x (the score; E_p(x|θ) of it is 0), as new arrays.
+
+    Through ``forward``: log p(x|θ) = log p_Z(f(x)) + log|det ∂f/∂x|, so
+    ∂/∂z = (1/N) ∇ log p_Z(z), ∂/∂log_det = 1/N. ``model.grads`` is left as it was.
+    """
+    n = x.shape[0]
+    saved = {key: grad.copy() for key, grad in model.grads.items()}
+    model.zero_grad()
+    z, _ = model.forward(x)
+    model.backward(model.base.grad_log_prob(z) * (1.0 / n), np.full(n, 1.0 / n))
+    score = {key: grad.copy() for key, grad in model.grads.items()}
+    for key, grad in model.grads.items():
+        np.copyto(grad, saved[key])
+    return score
+
+
+def reflection_centre(base: Any) -> np.ndarray | None:
+    """c with p_Z(2c − z) = p_Z(z) (0 for StandardNormal, the box's centre for Uniform), or None."""
+    from nflows_np.distributions import StandardNormal, Uniform
+
+    if isinstance(base, StandardNormal):
+        return np.zeros(base.dim)
+    if isinstance(base, Uniform):
+        return np.full(base.dim, 0.5 * (base.low + base.high))
+    return None
+
+
+def antithetic_sample(base: Any, n: int, rng: np.random.Generator, centre: np.ndarray) -> np.ndarray:
+    """n base draws in antithetic pairs z, 2c − z (the first n of ⌈n/2⌉ pairs): each row is still ~ p_Z."""
+    half = base.sample((n + 1) // 2, rng)
+    return np.concatenate([half, 2.0 * centre - half])[:n]
+
+
 # -- evaluation -------------------------------------------------------------------
 
 def test_nll(model: Any, x: Any, batch_size: int = 4096) -> float:
@@ -385,7 +419,8 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
                    eval_samples: int = 20_000, iwae_k: int = 100, clip_norm: float | None = None,
                    rng: RngLike = None, progress: bool | None = None,
                    stop_signals: Sequence[int] = (signal.SIGINT,),
-                   schedule: Callable[[int], float] | None = None) -> History:
+                   schedule: Callable[[int], float] | None = None, antithetic: bool | None = False,
+                   path_gradient: bool = False) -> History:
     """Fit ``model`` to an unnormalised target π̃ by reverse KL, through ``inverse``.
 
     Parameters
@@ -434,8 +469,20 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
             values["kl"] = f + target.log_z
         return values
 
+    centre = reflection_centre(model.base) if antithetic is not False else None
+    if antithetic and centre is None:
+        raise ValueError(f"fit_reverse_kl: antithetic=True needs a base symmetric about a point "
+                         f"(StandardNormal, Uniform), got {type(model.base).__name__}; pass antithetic=False")
+
     def step(t: int) -> float:
-        return reverse_kl_step(model, target, model.base.sample(batch_size, rng), beta_fn(t))
+        z = (antithetic_sample(model.base, batch_size, rng, centre) if centre is not None
+             else model.base.sample(batch_size, rng))
+        loss = reverse_kl_step(model, target, z, beta_fn(t))
+        if path_gradient:
+            x = model.inverse(z)[0]
+            for key, score in score_grads(model, x).items():
+                model.grads[key] -= score
+        return loss
 
     # F of the initial model, from its own random stream (the evaluations' stream is left as it was).
     start, start_se = _free_energy_and_se(model, target, eval_samples, np.random.default_rng([eval_seed, 1]))
