@@ -87,10 +87,14 @@ def realnvp_run(variant: str, seed: int) -> list[float]:
     return [nll - nf.datasets.ENTROPY["moons"] for nll in history.eval["test_nll"]]
 
 
-RADIAL = {
+RADIAL = {  # (how α is drawn, how p = α + β is drawn); z₀ ~ N(0, I) in every variant
     "library": None,
-    # α = |U(±1/2)| (as softplus(α̂)), p = α + β = softplus(U(−3/2, −1/2)), z₀ ~ N(0, I): normflows' Radial
-    "normflows": "normflows",
+    # α = |U(±1/2)| (as softplus(α̂)), p = α + β = softplus(U(−3/2, −1/2)): normflows' Radial
+    "normflows": ("uniform", "normflows"),
+    "identity": ("softplus-normal", "identity"),     # α = softplus(N(0, 1)), β = 0 (p = α): the identity
+    "identity-sharp": ("uniform", "identity"),       # α = |U(±1/2)| as normflows', β = 0
+    "normflows-z2": ("uniform", "normflows", 2.0),   # normflows' α, β; z₀ ~ N(0, 2²I)
+    "identity-z2": ("softplus-normal", "identity", 2.0),
 }
 ESTIMATORS = {  # fit_reverse_kl's options for each gradient estimator
     "plain": {"antithetic": False, "path_gradient": False},
@@ -100,18 +104,32 @@ ESTIMATORS = {  # fit_reverse_kl's options for each gradient estimator
 }
 
 
+def _spec(flow: str, variant: str):
+    """The variant's spec; planar "identity-wW-bB" (û = 0, w ~ N(0, W²I), b ~ N(0, B²)) for any W, B."""
+    table = PLANAR if flow == "planar" else RADIAL
+    if variant not in table and flow == "planar" and variant.startswith("identity-w"):
+        w, b = variant[len("identity-w"):].split("-b")
+        return ("identity", 0.0, float(w), float(b))
+    return table[variant]
+
+
 def redraw(model, flow: str, variant: str, rng: np.random.Generator) -> None:
     """Redraw every layer's initial parameters as the planar / radial ``variant`` says."""
-    spec = (PLANAR if flow == "planar" else RADIAL)[variant]
+    spec = _spec(flow, variant)
     if spec is None:
         return
     for layer in model.layers:
         dim = layer.dim
         if flow == "radial":
-            alpha = np.abs(rng.uniform(-0.5, 0.5))
-            layer.params["alpha_raw"][...] = np.log(np.expm1(max(alpha, 1e-12)))  # softplus⁻¹
-            layer.params["beta_raw"][...] = rng.uniform(-1.5, -0.5)
-            layer.params["z0"][...] = rng.standard_normal(dim)
+            alpha_kind, beta_kind, z0_scale = (*spec, 1.0)[:3]
+            if alpha_kind == "uniform":
+                alpha = max(np.abs(rng.uniform(-0.5, 0.5)), 1e-12)
+                layer.params["alpha_raw"][...] = np.log(np.expm1(alpha))  # softplus⁻¹
+            else:
+                layer.params["alpha_raw"][...] = rng.standard_normal()
+            layer.params["beta_raw"][...] = (rng.uniform(-1.5, -0.5) if beta_kind == "normflows"
+                                             else layer.params["alpha_raw"])
+            layer.params["z0"][...] = z0_scale * rng.standard_normal(dim)
             continue
         kind, u, w, b = spec
         if kind == "identity":

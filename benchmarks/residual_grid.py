@@ -33,10 +33,10 @@ from nflows_np import train  # noqa: E402
 BUDGET = leaderboard.FULL
 
 
-def ours_run(flow: str, variant: str, target_name: str, depth: int, seed: int) -> tuple[float, float, float]:
-    """(KL, its standard error, seconds), as ``leaderboard.kl_run`` with the variant's initial parameters."""
-    if variant == "library":
-        return leaderboard.kl_run(flow, target_name, depth, seed, BUDGET)
+def ours_run(flow: str, variant: str, target_name: str, depth: int, seed: int,
+             estimator: str = "plain") -> tuple[float, float, float]:
+    """(KL, its standard error, seconds), as ``leaderboard.kl_run`` with the variant's initial parameters
+    and ``fit_reverse_kl``'s gradient estimator (``recipes.ESTIMATORS``)."""
     model, target = leaderboard.reverse_model(flow, depth, seed), nf.targets.get(target_name)
     recipes.redraw(model, flow, variant, np.random.default_rng(1000 + seed))
     start = time.perf_counter()
@@ -44,7 +44,8 @@ def ours_run(flow: str, variant: str, target_name: str, depth: int, seed: int) -
         warnings.simplefilter("ignore", train.DivergenceWarning)
         history = train.fit_reverse_kl(model, target, steps=BUDGET.kl_steps, batch_size=BUDGET.kl_batch, lr=1e-2,
                                        beta=train.linear_beta(0.01, 1.0, BUDGET.kl_steps // 2), rng=seed,
-                                       eval_samples=BUDGET.eval_samples, progress=False)
+                                       eval_samples=BUDGET.eval_samples, progress=False,
+                                       **recipes.ESTIMATORS[estimator])
     seconds = time.perf_counter() - start
     if history.diverged:
         return float("nan"), float("nan"), seconds
@@ -59,6 +60,9 @@ def main() -> None:
     parser.add_argument("flow", choices=("planar", "radial"))
     parser.add_argument("variant", nargs="?", default="library")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(BUDGET.seeds))
+    parser.add_argument("--targets", nargs="+", default=list(leaderboard.TARGETS))
+    parser.add_argument("--estimator", choices=tuple(recipes.ESTIMATORS), default="plain")
+    parser.add_argument("--depths", type=int, nargs="+", default=list(leaderboard.DEPTHS))
     args = parser.parse_args()
     if args.side == "normflows":
         import normflows_recipes
@@ -68,12 +72,12 @@ def main() -> None:
                                             1e-2, BUDGET.eval_samples)
     else:
         def run(target, depth, seed):
-            return ours_run(args.flow, args.variant, target, depth, seed)
-    name = f"{args.flow} {args.variant if args.side == 'ours' else '(normflows)'}"
+            return ours_run(args.flow, args.variant, target, depth, seed, args.estimator)
+    name = f"{args.flow} " + (f"{args.variant} [{args.estimator}]" if args.side == "ours" else "(normflows)")
     cells = []
     with threadpool_limits(limits=1, user_api="blas"):
-        for target in leaderboard.TARGETS:
-            for depth in leaderboard.DEPTHS:
+        for target in args.targets:
+            for depth in args.depths:
                 runs = [run(target, depth, seed) for seed in args.seeds]
                 kls = [r[0] for r in runs]
                 cells.append(leaderboard._median(kls))
