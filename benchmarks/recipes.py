@@ -104,12 +104,19 @@ ESTIMATORS = {  # fit_reverse_kl's options for each gradient estimator
 }
 
 
+def _u_for_u_hat(u_hat: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The raw u whose reparametrised û is ``u_hat``: wᵀû = m(wᵀu) fixes s = wᵀu = m⁻¹(wᵀû)."""
+    s = np.log(np.expm1(1.0 + max(float(w @ u_hat), -1.0 + 1e-6)))  # m⁻¹(t) = softplus⁻¹(1 + t)
+    return u_hat + (s - float(w @ u_hat)) * w / float(w @ w)
+
+
 def _spec(flow: str, variant: str):
     """The variant's spec; planar "identity-wW-bB" (û = 0, w ~ N(0, W²I), b ~ N(0, B²)) for any W, B."""
     table = PLANAR if flow == "planar" else RADIAL
     if variant not in table and flow == "planar" and variant.startswith("identity-w"):
         w, b = variant[len("identity-w"):].split("-b")
-        return ("identity", 0.0, float(w), float(b))
+        b, _, u = b.partition("-u")  # "identity-w1-b0.5-u0.3": û ~ N(0, 0.3²I) instead of 0
+        return ("identity", float(u or 0.0), float(w), float(b))
     return table[variant]
 
 
@@ -132,10 +139,12 @@ def redraw(model, flow: str, variant: str, rng: np.random.Generator) -> None:
             layer.params["z0"][...] = z0_scale * rng.standard_normal(dim)
             continue
         kind, u, w, b = spec
-        if kind == "identity":
+        if kind == "identity":  # û = u_scale · N(0, I) (0: the identity)
             layer.params["w"][...] = w * rng.standard_normal(dim)
             layer.params["u"][...] = np.log(np.e - 1.0) * layer.params["w"] / (layer.params["w"] @ layer.params["w"])
             layer.params["b"][...] = b * rng.standard_normal()
+            if u:
+                layer.params["u"][...] = _u_for_u_hat(u * rng.standard_normal(dim), layer.params["w"])
         elif kind == "normal":
             layer.params["u"][...] = u * rng.standard_normal(dim)
             layer.params["w"][...] = w * rng.standard_normal(dim)
