@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nflows_np as nf
-from nflows_np import train
+from nflows_np import estimators, train
 
 
 def _model(seed=0):
@@ -40,7 +40,7 @@ def _gradient(model, target, z, path_gradient):
     model.zero_grad()
     train.reverse_kl_step(model, target, z)
     if path_gradient:
-        for key, score in train.score_grads(model, model.inverse(z)[0]).items():
+        for key, score in estimators.score_grads(model, model.inverse(z)[0]).items():
             model.grads[key] -= score
     return np.concatenate([g.ravel() for g in model.grads.values()]).copy()
 
@@ -62,7 +62,7 @@ def test_score_grads_leaves_the_model_gradients_alone():
     model.zero_grad()
     for grad in model.grads.values():
         grad += 1.5
-    train.score_grads(model, x)
+    estimators.score_grads(model, x)
     assert all(np.all(grad == 1.5) for grad in model.grads.values())
 
 
@@ -71,9 +71,9 @@ def test_estimators_are_unbiased(path_gradient):
     """Mean gradient over 400 batches of 64, antithetic and/or path, equals the plain one within 4 SE."""
     model, target = _model(3), nf.targets.get("U1")
     rng = np.random.default_rng(4)
-    centre = train.reflection_centre(model.base)
+    centre = estimators.reflection_centre(model.base)
     plain = np.array([_gradient(model, target, rng.standard_normal((64, 2)), False) for _ in range(400)])
-    other = np.array([_gradient(model, target, train.antithetic_sample(model.base, 64, rng, centre), path_gradient)
+    other = np.array([_gradient(model, target, estimators.antithetic_sample(model.base, 64, rng, centre), path_gradient)
                       for _ in range(400)])
     se = np.sqrt(plain.var(axis=0) / 400 + other.var(axis=0) / 400)
     assert np.all(np.abs(plain.mean(axis=0) - other.mean(axis=0)) <= 4 * se + 1e-12)
@@ -81,11 +81,11 @@ def test_estimators_are_unbiased(path_gradient):
 
 def test_antithetic_sample_pairs_reflections():
     base = nf.distributions.StandardNormal(2)
-    z = train.antithetic_sample(base, 7, np.random.default_rng(0), train.reflection_centre(base))
+    z = estimators.antithetic_sample(base, 7, np.random.default_rng(0), estimators.reflection_centre(base))
     assert z.shape == (7, 2)
     np.testing.assert_array_equal(z[4:], -z[:3])
     box = nf.distributions.Uniform(2, 0.0, 3.0)
-    z = train.antithetic_sample(box, 6, np.random.default_rng(0), train.reflection_centre(box))
+    z = estimators.antithetic_sample(box, 6, np.random.default_rng(0), estimators.reflection_centre(box))
     np.testing.assert_allclose(z[3:], 3.0 - z[:3])
 
 
