@@ -1,9 +1,14 @@
 """What each initialisation choice buys on the lecture's two recipes, measured over seeds.
 
 Run:  python benchmarks/recipes.py realnvp VARIANT [SEEDS...]
-      python benchmarks/recipes.py planar VARIANT [SEEDS...]
+      python benchmarks/recipes.py planar VARIANT [SEEDS...] [--estimator E]
       python benchmarks/recipes.py planar-10k VARIANT [SEEDS...]   (the planar recipe continued to 10 000 steps)
       python benchmarks/recipes.py list
+
+Planar VARIANT is a name of ``PLANAR`` or "identity-wW-bB[-uU]" (û = 0, or û ~ N(0, U²I) with
+``-uU``; w ~ N(0, W²I), b ~ N(0, B²)); ``--estimator`` one of ``ESTIMATORS`` (fit_reverse_kl's
+antithetic / path-gradient options). ``redraw`` also serves benchmarks/residual_grid.py,
+for planar and radial (``RADIAL``) on the leaderboard's reverse-KL grid.
 
 The recipes are fixed (the issue's text): RealNVP, 8 AffineCoupling, masks [1,0]/[0,1],
 hidden (64, 64), Adam lr 1e-3, batch 512, 3000 steps on fresh moons samples, test NLL on

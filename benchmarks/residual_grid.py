@@ -1,13 +1,15 @@
 """Leaderboard part (b) for planar and radial alone: nflows_np vs normflows, median over seeds.
 
-Run:  python benchmarks/residual_grid.py ours FLOW [VARIANT] [--seeds 0 1 2]
+Run:  python benchmarks/residual_grid.py ours FLOW [VARIANT] [--estimator E] [--seeds 0 1 2]
+          [--targets U1 …] [--depths 2 8 32]
       /opt/tv/bin/python benchmarks/residual_grid.py normflows FLOW [--seeds 0 1 2]
 
 The budget is the leaderboard's (benchmarks/leaderboard.py, FULL): Adam lr 1e-2, 600 steps,
 batch 256, β from 0.01 to 1 over the first half, U1–U4 with the soft wall, K ∈ {2, 8, 32},
 KL = F + log Z with F on 10 000 samples. "ours" with VARIANT "library" (the default) is the
-leaderboard's own run (``leaderboard.kl_run``); other variants redraw the layers' initial
-parameters as ``recipes.py`` does (generator 1000 + seed). "normflows" runs its layers and
+leaderboard's own run (the code of ``leaderboard.kl_run``); other variants redraw the layers'
+initial parameters as ``recipes.redraw`` does (generator 1000 + seed), and radial "abs-alpha" is a
+diagnostic: the layer with normflows' α = |α̂| (``AbsAlphaRadial``, here only). "normflows" runs its layers and
 initialisation (``normflows_recipes.kl_run``) on every seed, where the leaderboard runs one.
 Prints one line per cell and the row of medians.
 """
