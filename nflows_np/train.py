@@ -34,9 +34,10 @@ from threadpoolctl import threadpool_limits
 
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
+from nflows_np.estimators import antithetic_sample, reflection_centre, score_grads
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
 from nflows_np.schedules import linear_beta, warmup_cosine  # re-exported: nf.train.linear_beta / warmup_cosine
-from nflows_np.validation import check_real
+from nflows_np.validation import check_bool, check_real
 from nflows_np.verdict import (
     DivergenceWarning,
     History,
@@ -72,6 +73,11 @@ def reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float = 1.0) -
 
     ∂L/∂x_n = −(β/N) ∇ log π̃(x_n),   ∂L/∂log_det_n = −1/N   (log p(z) has no θ).
     """
+    return _reverse_kl_step(model, target, z, beta)[0]
+
+
+def _reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float) -> tuple[float, np.ndarray]:
+    """:func:`reverse_kl_step`, also returning the samples x = g(z)."""
     n = z.shape[0]
     x, log_det = model.inverse(z)
     if hasattr(target, "log_prob_and_grad"):  # one pass through the energy instead of two
@@ -80,7 +86,7 @@ def reverse_kl_step(model: Any, target: Any, z: np.ndarray, beta: float = 1.0) -
         log_target, grad_log_target = target.log_prob(x), target.grad_log_prob(x)
     loss = (np.sum(model.base.log_prob(z)) - np.sum(log_det) - beta * np.sum(log_target)) / n
     model.backward(grad_log_target * (-beta / n), np.full(n, -1.0 / n))
-    return float(loss)
+    return float(loss), x
 
 
 # -- evaluation -------------------------------------------------------------------
@@ -385,7 +391,8 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
                    eval_samples: int = 20_000, iwae_k: int = 100, clip_norm: float | None = None,
                    rng: RngLike = None, progress: bool | None = None,
                    stop_signals: Sequence[int] = (signal.SIGINT,),
-                   schedule: Callable[[int], float] | None = None) -> History:
+                   schedule: Callable[[int], float] | None = None, antithetic: bool = False,
+                   path_gradient: bool = False) -> History:
     """Fit ``model`` to an unnormalised target π̃ by reverse KL, through ``inverse``.
 
     Parameters
@@ -402,6 +409,17 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
         Signals that end the run at the end of the current step (default Ctrl-C); see :func:`fit`.
     schedule : callable(step) -> float, optional
         Factor of ``lr`` at step t (e.g. :func:`warmup_cosine`); None (the default): constant.
+    antithetic : bool
+        Draw the batch as antithetic pairs z, 2c − z (c the base's centre of symmetry:
+        :func:`antithetic_sample`). Unbiased; False (the default) draws it i.i.d.
+    path_gradient : bool
+        "Sticking the landing" (Roeder, Wu & Duvenaud 2017): subtract the score
+        (1/N) Σ ∂/∂θ log p(x_n|θ) at fixed x (:func:`score_grads`, whose expectation is 0)
+        from the gradient, which leaves only the path through x = g(z); its variance
+        vanishes as p(x|θ) → π. Unbiased; costs a ``forward`` pass (x → z) per step.
+        False (the default) keeps the plain reparametrised gradient.
+        Neither option is the default: on the planar recipe and the leaderboard's
+        reverse-KL grid they did not train better (benchmarks/results/recipes.md).
 
     Returns
     -------
@@ -434,8 +452,20 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
             values["kl"] = f + target.log_z
         return values
 
+    antithetic, path_gradient = check_bool(antithetic, "antithetic"), check_bool(path_gradient, "path_gradient")
+    centre = reflection_centre(model.base) if antithetic else None
+    if antithetic and centre is None:
+        raise ValueError(f"fit_reverse_kl: antithetic=True needs a base symmetric about a point "
+                         f"(StandardNormal, Uniform), got {type(model.base).__name__}; pass antithetic=False")
+
     def step(t: int) -> float:
-        return reverse_kl_step(model, target, model.base.sample(batch_size, rng), beta_fn(t))
+        z = (antithetic_sample(model.base, batch_size, rng, centre) if centre is not None
+             else model.base.sample(batch_size, rng))
+        loss, x = _reverse_kl_step(model, target, z, beta_fn(t))
+        if path_gradient:  # the gradient of the path alone: minus the score at fixed x
+            for key, score in score_grads(model, x).items():
+                model.grads[key] -= score
+        return loss
 
     # F of the initial model, from its own random stream (the evaluations' stream is left as it was).
     start, start_se = _free_energy_and_se(model, target, eval_samples, np.random.default_rng([eval_seed, 1]))

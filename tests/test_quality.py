@@ -73,28 +73,28 @@ def test_realnvp_reaches_the_entropy_of_moons(recipe_figures):
 
 @pytest.mark.slow
 def test_planar_flow_fits_u1_without_collapse(recipe_figures):
-    """What the recipe reaches at lr 1e-3: no seed collapsed onto one of U1's two modes, median KL ≤ 0.12.
+    """No seed collapsed onto one of U1's two modes (the median is asserted below).
 
-    Collapse is judged at half of ln 2: a flow on one mode pays ln 2 ≈ 0.69. The measured
-    median is 0.08 (seeds 0–4, either OpenBLAS kernel; the worst seed 0.11), so 0.12 holds
-    with a margin of 1.5 on the median. KL = F + log Z with F on 50 000 samples (Monte
-    Carlo standard error ≈ 0.002), so a KL below −0.01 means F or log Z is wrong.
+    Collapse is judged at half of ln 2: a flow on one mode pays ln 2 ≈ 0.69. KL = F + log Z
+    with F on 50 000 samples (Monte Carlo standard error ≈ 0.002), so a KL below −0.01 means
+    F or log Z is wrong.
     """
     kls = recipe_figures["planar"]
     print(f"\nPlanar K=16 on U1, seeds {SEEDS}: KL {np.round(kls, 4).tolist()}, "
           f"median {np.median(kls):.4f}, max {max(kls):.4f}")
     assert max(kls) < 0.5 * np.log(2), "a run collapsed onto one mode"
-    assert np.median(kls) <= 0.12, kls
     assert min(kls) > -0.01, "KL below 0 by more than the Monte Carlo error: F or log Z is wrong"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the asked target (median KL ≤ 0.05 at lr 1e-3) is not reached: measured "
-                   "median 0.08 on seeds 0–4; over 20 seeds four initialisations give medians 0.053–0.073 and "
-                   "10 000 steps wander between 0.02 and 0.11 (benchmarks/results/recipes.md). Strict: this "
-                   "test fails the suite the day the recipe does reach it, so the marker must then go.")
 def test_planar_flow_reaches_the_asked_kl_on_u1(recipe_figures):
-    """The asked bar, at the asked setting: median KL(q‖p) ≤ 0.05 nats at lr 1e-3."""
+    """The asked bar, at the asked setting (lr 1e-3): median KL(q‖p) ≤ 0.05 nats over seeds 0–4.
+
+    Every planar layer starts as the identity (û = 0, hyperplanes spread over the base's
+    core). Measured on seeds 0–4: 0.0205, 0.0251, 0.0222, 0.0210, 0.0262 (median 0.022) under
+    OpenBLAS's SkylakeX kernel, 0.0192, 0.0238, 0.0222, 0.0210, 0.0284 under Haswell; over
+    seeds 0–19 the median is 0.0235 (benchmarks/results/recipes.md). The bar is twice the median.
+    """
     assert np.median(recipe_figures["planar"]) <= 0.05, recipe_figures["planar"]
 
 

@@ -58,7 +58,8 @@ class Planar(Flow):
     dim : int
         D.
     rng : None, int or numpy.random.Generator
-        Initialisation: u ~ N(0, I), w ~ N(0, I), b ~ N(0, 0.5²) (see ``__init__``).
+        Initialisation: w ~ N(0, I), b ~ N(0, 0.5²), and u such that û = 0, so the
+        layer starts as the identity (see ``__init__``).
     invertible : bool
         True (default): the reparametrisation above. False: û = u, the plain map of
         the slide, which is a bijection only if wᵀu ≥ −1 (:attr:`is_invertible`);
@@ -75,14 +76,20 @@ class Planar(Flow):
         super().__init__(dim)
         self.invertible = check_bool(invertible, "Planar: invertible")
         rng = as_generator(rng)
-        # Hyperplanes wᵀz + b = 0 spread over the base's core (w ~ N(0, I), b ~ N(0, 0.5²)),
-        # not all through the origin (b = 0: runs collapse onto one mode of U1), nor out
-        # in the tails (b ~ N(0, 2²): tanh saturates on most samples and those layers
-        # learn slowly); each bending space by a unit amount (u ~ N(0, I)). The
-        # measurements that chose it: benchmarks/results/recipes.md.
-        self.add_param("u", rng.standard_normal(self.dim))
-        self.add_param("w", rng.standard_normal(self.dim))
-        self.add_param("b", np.float64(0.5 * rng.standard_normal()))
+        # Every layer starts as the identity (û = 0), its hyperplane wᵀz + b = 0 placed at random
+        # over the base's core (w ~ N(0, I), b ~ N(0, 0.5²)): a deep stack starts at q = p_Z and
+        # each layer bends space only as far as the gradient asks, where random u, w (û ≠ 0)
+        # start a K-layer stack far from the identity. With the reparametrisation û = 0 needs
+        # u ∥ w and m(wᵀu) = 0, i.e. u = log(e − 1) w/‖w‖²: then k = −log(e − 1)/‖w‖² and
+        # û = u + k w = 0. Without it (û = u), u = 0. The measurements that chose it:
+        # benchmarks/results/recipes.md.
+        w = rng.standard_normal(self.dim)
+        b = 0.5 * rng.standard_normal()
+        norm2 = float(w @ w)
+        u = np.log(np.e - 1.0) * w / norm2 if (self.invertible and norm2 > 0) else np.zeros(self.dim)
+        self.add_param("u", u)
+        self.add_param("w", w)
+        self.add_param("b", np.float64(b))
         self.last_iterations = np.zeros(0, dtype=np.int64)
 
     # -- the reparametrisation -------------------------------------------------
