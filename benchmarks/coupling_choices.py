@@ -1,6 +1,7 @@
 """Coupling choices at the leaderboard's budget and on the lecture's moons recipe (issue 12, item 1).
 
-Run:  python benchmarks/coupling_choices.py [CHOICE ...] [--jobs J]
+Run:  python benchmarks/coupling_choices.py [CHOICE ...] [--jobs J] [--only toy|recipe]
+      /opt/tv/bin/python benchmarks/coupling_choices.py "normflows RealNVP (exp)" --only toy --jobs 1
       python benchmarks/coupling_choices.py --render
 
 Each choice is a RealNVP (8 AffineCoupling, alternating masks, hidden (64, 64), ReLU) whose
@@ -52,6 +53,8 @@ CHOICES = {
     "tanh3, last 1": ({}, 1.0),
     "exp, last 0.1": ({"scale": "exp"}, 0.1),
 }
+DEFAULT = "tanh3 (default)"
+NORMFLOWS = "normflows RealNVP (exp)"  # its toys only (--only toy), with /opt/tv/bin/python
 
 
 def build(choice: str, rng: np.random.Generator, dim: int = 2) -> nf.FlowModel:
@@ -69,18 +72,28 @@ def build(choice: str, rng: np.random.Generator, dim: int = 2) -> nf.FlowModel:
     return nf.FlowModel(layers)
 
 
+def normflows_run(job: tuple[str, str, str, int]) -> dict:
+    """normflows' RealNVP (exp scale) on one toy at the toys' budget: benchmarks/normflows_recipes.mle_run."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import normflows_recipes  # needs torch and normflows: run with /opt/tv/bin/python
+
+    _, kind, data, seed = job
+    gap, seconds = normflows_recipes.mle_run("realnvp", data, seed, 1000, 256, 1e-3, 10_000)
+    return {"choice": NORMFLOWS, "kind": kind, "data": data, "seed": seed, "gap": gap, "seconds": seconds,
+            "diverged": not np.isfinite(gap), "measured": time.strftime("%Y-%m-%d %H:%M")}
+
+
 def run(job: tuple[str, str, str, int]) -> dict:
     """One run: ``(choice, "toy" | "recipe", data, seed)`` → its gap to the entropy and seconds."""
     choice, kind, data, seed = job
+    if choice == NORMFLOWS:
+        return normflows_run(job)
     steps, batch, n_test = (1000, 256, 10_000) if kind == "toy" else (3000, 512, 20_000)
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", train.DivergenceWarning)
-        if kind == "toy":  # as leaderboard.mle_run: the builder seeds one Generator with the seed
-            model = build(choice, np.random.default_rng(seed))
-            test = nf.datasets.sample(data, n_test, rng=10_000 + seed)
-        else:  # as test_quality.realnvp_moons_gap
-            model = build(choice, np.random.default_rng(seed))
-            test = nf.datasets.sample(data, n_test, rng=10_000 + seed)
+        # as leaderboard.mle_run and test_quality.realnvp_moons_gap: one Generator seeded with the seed
+        model = build(choice, np.random.default_rng(seed))
+        test = nf.datasets.sample(data, n_test, rng=10_000 + seed)
         start = time.perf_counter()
         history = train.fit_mle(model, lambda n, r: nf.datasets.sample(data, n, r), steps=steps, batch_size=batch,
                                 lr=1e-3, rng=seed, progress=False)
@@ -102,27 +115,32 @@ def render() -> str:
         r = json.loads(line)
         cells[(r["choice"], r["kind"], r["data"], r["seed"])] = r["gap"]
     names = list(nf.datasets.NAMES)
-    lines = ["| choice | " + " | ".join(names) + " | mean of the 8 | wins | moons recipe, seeds 0–4 | median | max |",
-             "| --- |" + " ---: |" * (len(names) + 2) + " --- | ---: | ---: |"]
+    lines = ["| choice | " + " | ".join(names) + " | mean of the 8 | toys won | runs won | moons recipe, seeds 0–4 "
+             "| median | max |", "| --- |" + " ---: |" * (len(names) + 3) + " --- | ---: | ---: |"]
     table = {}
-    for choice in CHOICES:
+    for choice in [NORMFLOWS, *CHOICES]:
         row = [_median([cells.get((choice, "toy", d, s), np.nan) for s in TOY_SEEDS]) for d in names]
         if all(np.isnan(row)):
             continue
         table[choice] = row
     for choice, row in table.items():
-        wins = sum(row[i] < table["tanh3 (default)"][i] for i in range(len(names))) if choice != "tanh3 (default)" \
-            else "–"
+        wins, runs = "–", "–"
+        if choice != DEFAULT:  # toys whose median beats the default's; (toy, seed) runs that beat the same run
+            wins = sum(row[i] < table[DEFAULT][i] for i in range(len(names)))
+            runs = sum(cells.get((choice, "toy", d, s), np.inf) < cells[(DEFAULT, "toy", d, s)]
+                       for d in names for s in TOY_SEEDS)
+            runs = f"{runs}/{len(names) * len(TOY_SEEDS)}"
         recipe = [cells.get((choice, "recipe", "moons", s), np.nan) for s in MOONS_SEEDS]
-        lines.append(f"| {choice} | " + " | ".join(f"{g:.3f}" for g in row) + f" | {np.mean(row):.3f} | {wins} | "
-                     + ", ".join(f"{g:.3f}" for g in recipe)
-                     + f" | {_median(recipe):.3f} | {np.max(recipe):.3f} |")
+        recipe_cells = (", ".join(f"{g:.3f}" for g in recipe) + f" | {_median(recipe):.3f} | {np.max(recipe):.3f}"
+                        if not all(np.isnan(recipe)) else "not run | | ")
+        lines.append(f"| {choice} | " + " | ".join(f"{g:.3f}" for g in row) + f" | {np.mean(row):.3f} | {wins} | {runs} | "
+                     + recipe_cells + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("choices", nargs="*", help=f"of {list(CHOICES)} (default: all)")
+    parser.add_argument("choices", nargs="*", help=f"of {[*CHOICES, NORMFLOWS]} (default: all of ours)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--render", action="store_true")
     parser.add_argument("--only", choices=("toy", "recipe"), help="run only the toys or only the moons recipe")
@@ -132,9 +150,10 @@ def main() -> None:
             out.write(render() + "\n")
         print(open(TABLE).read())
         return
-    jobs = [(c, "recipe", "moons", s) for c in args.choices or CHOICES for s in MOONS_SEEDS if args.only != "toy"]
-    jobs += [(c, "toy", d, s) for c in args.choices or CHOICES for d in nf.datasets.NAMES for s in TOY_SEEDS
-             if args.only != "recipe"]
+    jobs = []
+    for c in args.choices or CHOICES:  # choice by choice: the toys, then the moons recipe
+        jobs += [(c, "toy", d, s) for d in nf.datasets.NAMES for s in TOY_SEEDS if args.only != "recipe"]
+        jobs += [(c, "recipe", "moons", s) for s in MOONS_SEEDS if args.only != "toy"]
     with ProcessPoolExecutor(args.jobs) as pool, open(LOG, "a") as log:
         for result in pool.map(run, jobs):
             log.write(json.dumps(result) + "\n")
