@@ -1,6 +1,6 @@
 """Coupling choices at the leaderboard's budget and on the lecture's moons recipe (issue 12, item 1).
 
-Run:  python benchmarks/coupling_choices.py [CHOICE ...] [--jobs J] [--only toy|recipe]
+Run:  python benchmarks/coupling_choices.py [CHOICE ...] [--jobs J] [--only toy|recipe] [--data D,..] [--seeds S,..]
       /opt/tv/bin/python benchmarks/coupling_choices.py "normflows RealNVP (exp)" --only toy --jobs 1
       python benchmarks/coupling_choices.py --render
 
@@ -34,8 +34,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import nflows_np as nf  # noqa: E402
-from nflows_np import train  # noqa: E402
+import nflows_np as nf
+from nflows_np import train
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 LOG = os.path.join(RESULTS, "coupling_choices.jsonl")
@@ -111,9 +111,10 @@ def _median(values: list[float]) -> float:
 def render() -> str:
     """Medians per choice and toy, and the moons recipe's seeds, from the log (the latest run of each cell)."""
     cells: dict[tuple, float] = {}
-    for line in open(LOG):
-        r = json.loads(line)
-        cells[(r["choice"], r["kind"], r["data"], r["seed"])] = r["gap"]
+    with open(LOG) as handle:
+        for line in handle:
+            r = json.loads(line)
+            cells[(r["choice"], r["kind"], r["data"], r["seed"])] = r["gap"]
     names = list(nf.datasets.NAMES)
     lines = ["| choice | " + " | ".join(names) + " | mean of the 8 | toys won | runs won | moons recipe, seeds 0–4 "
              "| median | max |", "| --- |" + " ---: |" * (len(names) + 3) + " --- | ---: | ---: |"]
@@ -143,16 +144,21 @@ def main() -> None:
     parser.add_argument("choices", nargs="*", help=f"of {[*CHOICES, NORMFLOWS]} (default: all of ours)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--render", action="store_true")
+    parser.add_argument("--data", help="comma-separated toys (default: all 8)")
+    parser.add_argument("--seeds", help="comma-separated seeds of the toy runs (default: 0,1,2; the table uses 0–2)")
     parser.add_argument("--only", choices=("toy", "recipe"), help="run only the toys or only the moons recipe")
     args = parser.parse_args()
     if args.render:
         with open(TABLE, "w") as out:
             out.write(render() + "\n")
-        print(open(TABLE).read())
+        with open(TABLE) as handle:
+            print(handle.read())
         return
+    toys = args.data.split(",") if args.data else nf.datasets.NAMES
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else TOY_SEEDS
     jobs = []
     for c in args.choices or CHOICES:  # choice by choice: the toys, then the moons recipe
-        jobs += [(c, "toy", d, s) for d in nf.datasets.NAMES for s in TOY_SEEDS if args.only != "recipe"]
+        jobs += [(c, "toy", d, s) for d in toys for s in seeds if args.only != "recipe"]
         jobs += [(c, "recipe", "moons", s) for s in MOONS_SEEDS if args.only != "toy"]
     with ProcessPoolExecutor(args.jobs) as pool, open(LOG, "a") as log:
         for result in pool.map(run, jobs):
