@@ -9,9 +9,12 @@ couplings differ in one thing: the log-scale map (``scale``: 3·tanh(ŝ/3), the 
 with a larger c; exp, unbounded, as normflows; Glow's σ(ŝ + 2)) or the conditioner's last layer
 at initialisation (zeros, the default; PyTorch's uniform ±1/√fan_in, times a factor).
 
-- Toys: each of the 8 toys, seeds 0–2, the leaderboard's part (a) budget (Adam lr 1e-3, 1000
-  steps, batch 256 of fresh samples, test NLL on 10 000 points; benchmarks/leaderboard.py's
-  ``mle_run``, the model built as ``models.realnvp`` builds it).
+- Toys: each of the 8 toys (``--data``), seeds 0–2 (``--seeds``), the leaderboard's part (a) budget
+  (Adam lr 1e-3, 1000 steps, batch 256 of fresh samples, test NLL on 10 000 points;
+  benchmarks/leaderboard.py's ``mle_run``, the model built as ``models.realnvp`` builds it).
+  The choice "normflows RealNVP (exp)" is normflows' model (benchmarks/normflows_recipes.py) instead.
+  The main table has seeds 0–2; a second one compares the default with normflows and tanh10 on
+  every seed both were run on, where that is more.
 - Moons recipe: tests/test_quality.py's ``realnvp_moons_gap`` (batch 512, 3000 steps, 20 000
   test points), seeds 0–4.
 
