@@ -1,7 +1,7 @@
 """One candidate recipe for ``train --data D``: the gap after N steps, with its learning curve.
 
 Run:  python benchmarks/cli_recipe_sweep.py FLOW DATA [--steps N] [--batch B] [--lr X] [--layers K]
-          [--hidden H,H] [--warmup W] [--final F] [--seed S] [--evals E]
+          [--hidden H,H] [--warmup W] [--final F] [--seed S] [--evals E] [--scale tanh|exp|sigmoid]
       python benchmarks/cli_recipe_sweep.py --render
 
 Each run appends one JSON line to results/cli_recipe_sweep.jsonl: the settings, the gap
@@ -34,7 +34,8 @@ def run(a: argparse.Namespace) -> dict:
     """Train one candidate; its gap, seconds and curve."""
     model_rng, train_rng, test_rng, _ = (np.random.default_rng(s) for s in np.random.SeedSequence(a.seed).spawn(4))
     options = {"dim": 2, **({"num_layers": a.layers} if a.layers else {}),
-               **({"hidden": tuple(int(h) for h in a.hidden.split(","))} if a.hidden else {})}
+               **({"hidden": tuple(int(h) for h in a.hidden.split(","))} if a.hidden else {}),
+               **({"scale": a.scale} if getattr(a, "scale", None) else {})}
     model = models.BUILDERS[a.flow](**options, rng=model_rng)
     test = nf.datasets.sample(a.data, 20_000, test_rng)
     schedule = None if a.final is None else train.warmup_cosine(a.steps, a.warmup, a.final)
@@ -65,7 +66,8 @@ def render() -> None:
     rows = [head, "| --- |" + " --- |" * 12]
     for r in sorted(runs, key=lambda r: (nf.datasets.NAMES.index(r["data"]), r["gap"])):
         curve = ", ".join(f"{t}: {g:.3f}" for t, g in r["curve"])
-        rows.append(f"| {r['data']} | {r['flow']} | {r['layers'] or 'default'} | {r['hidden'] or 'default'} | "
+        flow = r["flow"] + (f" (scale {r['scale']})" if r.get("scale") else "")
+        rows.append(f"| {r['data']} | {flow} | {r['layers'] or 'default'} | {r['hidden'] or 'default'} | "
                     f"{r['steps']} | {r['batch']} | {r['lr']:g} | {r['warmup']} | "
                     f"{'constant' if r['final'] is None else r['final']} | {r['seed']} | {r['gap']:.3f} | {curve} | "
                     f"{r['seconds']:.0f} ({_load(r)}) |")
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--final", type=float, help="final lr as a fraction of --lr (cosine); none: constant lr")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", help="the couplings' log-scale map (realnvp): tanh, exp or sigmoid")
     parser.add_argument("--evals", type=int, default=5)
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()

@@ -126,9 +126,13 @@ def _masks(dim: int, count: int) -> list[np.ndarray]:
 
 
 @_builder
-def realnvp(dim: int = 2, num_layers: int = 8, hidden: Sequence[int] = (64, 64), rng: RngLike = None) -> FlowModel:
-    """RealNVP: affine couplings with alternating masks; starts as the identity."""
-    return FlowModel([AffineCoupling(mask, tuple(hidden), rng) for mask in _masks(dim, num_layers)])
+def realnvp(dim: int = 2, num_layers: int = 8, hidden: Sequence[int] = (64, 64), rng: RngLike = None,
+            scale: str = "tanh") -> FlowModel:
+    """RealNVP: affine couplings with alternating masks; starts as the identity.
+
+    ``scale`` is the couplings' log-scale map (:class:`~nflows_np.flows.coupling.AffineCoupling`).
+    """
+    return FlowModel([AffineCoupling(mask, tuple(hidden), rng, scale=scale) for mask in _masks(dim, num_layers)])
 
 
 @_builder

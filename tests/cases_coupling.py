@@ -21,6 +21,11 @@ def _coupling(cls, mask):
     return lambda rng: randomize_params(cls(mask, hidden=HIDDEN, rng=rng), rng, scale=SCALE)
 
 
+def _affine_scale(mask, scale, **kwargs):
+    return lambda rng: randomize_params(AffineCoupling(mask, hidden=HIDDEN, rng=rng, scale=scale, **kwargs), rng,
+                                        scale=SCALE)
+
+
 def _maf(dim, order=None):
     return lambda rng: randomize_params(MaskedAutoregressive(dim, hidden=HIDDEN, rng=rng, order=order), rng,
                                         scale=SCALE)
@@ -29,6 +34,11 @@ def _maf(dim, order=None):
 CASES = [
     FlowCase(f"{cls.__name__}-{label}", _coupling(cls, mask), len(mask))
     for cls in (AdditiveCoupling, AffineCoupling) for label, mask in MASKS.items()
+] + [
+    # the other log-scale maps (module docstring of coupling.py), each with a split of 1 and of 3
+    FlowCase(f"AffineCoupling-{label}-scale-{name}", _affine_scale(mask, scale, **kwargs), len(mask))
+    for name, scale, kwargs in (("exp", "exp", {}), ("sigmoid", "sigmoid", {}), ("tanh6", "tanh", {"scale_bound": 6.0}))
+    for label, mask in (("D2-mask10", [1, 0]), ("D5-mask10110", [1, 0, 1, 1, 0]))
 ] + [
     FlowCase("MaskedAutoregressive-D1", _maf(1), 1),
     FlowCase("MaskedAutoregressive-D2", _maf(2), 2),

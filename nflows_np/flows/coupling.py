@@ -24,6 +24,15 @@ activation : {"tanh", "relu"}, default "relu"
     Hidden activation of the conditioner. ReLU by default: on the lecture's
     RealNVP recipe (moons, 3000 steps at lr 1e-3) it ends about half as far from
     the entropy as tanh (benchmarks/results/recipes.md).
+scale : {"tanh", "exp", "sigmoid"}, default "tanh"  (AffineCoupling only)
+    How the conditioner's raw output ŝ becomes the log-scale s (the layer scales x_B by e^s):
+    ``"tanh"``: s = c·tanh(ŝ/c), |s| < c = ``scale_bound`` (the soft clamp of
+    :func:`~nflows_np.numerics.bounded_log_scale`); ``"exp"``: s = ŝ, unbounded, as
+    RealNVP's paper and normflows (a large ŝ overflows e^s: the FlowModel then stops
+    training with a DivergenceWarning and keeps the last good parameters);
+    ``"sigmoid"``: e^s = σ(ŝ + 2), i.e. s = −softplus(−ŝ − 2) < 0, as Glow.
+scale_bound : float, default 3
+    The bound c of ``scale="tanh"``.
 """
 from __future__ import annotations
 
@@ -34,7 +43,11 @@ import numpy as np
 
 from nflows_np.base import Flow, RngLike
 from nflows_np.flows.mlp import MLP
-from nflows_np.numerics import bounded_log_scale, bounded_log_scale_slope
+from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope, softplus
+from nflows_np.validation import NonFiniteError, check_real, lookup
+
+SCALES = ("tanh", "exp", "sigmoid")
+EXP_LIMIT = float(np.log(np.finfo(np.float64).max))  # ≈ 709.78: e^s is finite below it
 
 
 def check_mask(mask: Any, who: str) -> np.ndarray:
@@ -70,24 +83,29 @@ class AffineCoupling(Flow):
     Inverse: x_A = z_A,  x_B = (z_B − t(z_A)) ⊙ exp(−s(z_A)).
     log|det ∂z/∂x| = Σ_{i∈B} s_i(x_A);  log|det ∂x/∂z| = −Σ_{i∈B} s_i(z_A).
 
-    One MLP ``net`` (|A| → 2|B|) outputs (ŝ, t); the log-scale is the soft
-    clamp s = 3·tanh(ŝ/3) of :func:`~nflows_np.numerics.bounded_log_scale`, so
-    exp(±s) never overflows. The last layer starts at 0: s = t = 0, the layer
-    starts as the identity. A variant (e.g. :class:`AdditiveCoupling`) overrides
+    One MLP ``net`` (|A| → 2|B|) outputs (ŝ, t); by default the log-scale is the
+    soft clamp s = 3·tanh(ŝ/3) of :func:`~nflows_np.numerics.bounded_log_scale`, so
+    exp(±s) never overflows (``scale`` chooses another map, see the module docstring).
+    The last layer starts at 0: t = 0 and s = 0 (s = log σ(2) for ``scale="sigmoid"``),
+    so the layer starts as the identity (as a fixed scaling by σ(2) ≈ 0.88 for "sigmoid"). A variant (e.g. :class:`AdditiveCoupling`) overrides
     the two hooks ``_scale_and_shift`` and ``_scale_and_shift_vjp``.
 
     Cost: one MLP pass each way, O(N·(D·H + H²)) for hidden width H.
 
     Parameters
     ----------
-    mask, hidden, rng, activation
+    mask, hidden, rng, activation, scale, scale_bound
         See the module docstring: ``mask[i] = 1`` puts x_i in the conditioning
-        part A (unchanged), ``0`` in the transformed part B; ``hidden`` are the conditioner's widths.
+        part A (unchanged), ``0`` in the transformed part B; ``hidden`` are the conditioner's widths;
+        ``scale`` maps the raw output to the log-scale ("tanh", "exp" or "sigmoid").
     """
 
     outputs_per_coordinate = 2  # (ŝ, t) for every coordinate of B
 
-    def __init__(self, mask: Any, hidden: Sequence[int] = (64, 64), rng: RngLike = None, activation: str = "relu"):
+    def __init__(self, mask: Any, hidden: Sequence[int] = (64, 64), rng: RngLike = None, activation: str = "relu",
+                 scale: str = "tanh", scale_bound: float = LOG_SCALE_BOUND):
+        self.scale = lookup(scale, SCALES, f"{type(self).__name__}: scale")
+        self.scale_bound = check_real(scale_bound, f"{type(self).__name__}: scale_bound", 0.0, inclusive=False)
         mask = check_mask(mask, type(self).__name__)
         super().__init__(mask.size)
         self.mask = mask
@@ -105,18 +123,50 @@ class AffineCoupling(Flow):
     # Both work in the transposed layout of the passes: one row per coordinate of B,
     # one column per sample.
     def _scale_and_shift(self, net_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(s, t), each (|B|, N), from the conditioner's output (2|B|, N): the bounded log-scale and the shift."""
+        """(s, t), each (|B|, N), from the conditioner's output (2|B|, N): the log-scale and the shift."""
         n_b = self.index_b.size
-        return bounded_log_scale(net_out[:n_b]), net_out[n_b:]
+        raw = net_out[:n_b]
+        if self.scale == "tanh":
+            s = bounded_log_scale(raw, self.scale_bound)
+        elif self.scale == "exp":
+            s = raw  # a view of net_out, which is a fresh array of this call
+        else:
+            s = raw + 2.0  # e^s = σ(ŝ + 2) ⇔ s = log σ(ŝ + 2) = −softplus(−(ŝ + 2))
+            np.negative(s, out=s)
+            s = softplus(s)
+            np.negative(s, out=s)
+        return s, net_out[n_b:]
 
     def _scale_and_shift_vjp(self, s: np.ndarray, grad_s: np.ndarray, grad_t: np.ndarray) -> np.ndarray:
         """∂L/∂(conditioner output) (2|B|, N) from ∂L/∂s and ∂L/∂t."""
         n_b = self.index_b.size
         grad_net = np.empty((2 * n_b, grad_t.shape[1]))
-        # s = bound·tanh(ŝ/bound) ⇒ ∂L/∂ŝ = ∂L/∂s ⊙ (1 − (s/bound)²)
-        np.multiply(grad_s, bounded_log_scale_slope(s), out=grad_net[:n_b])
+        if self.scale == "tanh":
+            # s = c·tanh(ŝ/c) ⇒ ∂L/∂ŝ = ∂L/∂s ⊙ (1 − (s/c)²)
+            np.multiply(grad_s, bounded_log_scale_slope(s, self.scale_bound), out=grad_net[:n_b])
+        elif self.scale == "exp":
+            grad_net[:n_b] = grad_s  # s = ŝ
+        else:
+            # s = log σ(u), u = ŝ + 2 ⇒ ds/dŝ = σ′(u)/σ(u) = 1 − σ(u) = 1 − e^s
+            slope = np.exp(s)
+            np.subtract(1.0, slope, out=slope)
+            np.multiply(grad_s, slope, out=grad_net[:n_b])
         grad_net[n_b:] = grad_t
         return grad_net
+
+    def _exp(self, s: np.ndarray, sign: float) -> np.ndarray:
+        """e^{±s}; a NonFiniteError naming the layer where it would overflow (only unbounded maps can).
+
+        "tanh" keeps |s| < c; "exp" leaves s unbounded either way, "sigmoid" below (its inverse
+        divides by σ(ŝ + 2) → 0): a bad step or a huge |x| can take ŝ to the float limit.
+        """
+        if self.scale != "tanh":
+            peak = float(np.max(s if sign > 0 else -s, initial=-np.inf))
+            if not peak < EXP_LIMIT:
+                raise NonFiniteError(f"{self.name}: the log-scale reached {sign * peak:.4g}, e^(±s) overflows "
+                                     f"float64 (scale={self.scale!r} is unbounded: lower the learning rate or "
+                                     "use scale='tanh')")
+        return np.exp(s) if sign > 0 else np.exp(-s)
 
     # -- split, merge, and the shared backward -----------------------------------
     # The passes work on transposed views (D, N) of the (N, D) batches: a part is a
@@ -147,7 +197,7 @@ class AffineCoupling(Flow):
     def _forward(self, x):
         x_a, x_b = self._split(x)
         s, t = self._scale_and_shift(self.net.forward_t(x_a))
-        scale = np.exp(s)  # |s| ≤ bound: exp cannot overflow
+        scale = self._exp(s, 1.0)
         z_b = x_b * scale
         z_b += t
         # x_B is copied into the cache: x_b may be a view of the caller's x
@@ -166,7 +216,7 @@ class AffineCoupling(Flow):
     def _inverse(self, z):
         z_a, z_b = self._split(z)
         s, t = self._scale_and_shift(self.net.forward_t(z_a))
-        inv_scale = np.exp(-s)
+        inv_scale = self._exp(s, -1.0)
         x_b = z_b - t
         x_b *= inv_scale
         return self._merge(z_a, x_b), -s.sum(axis=0), (x_b, s, inv_scale)
@@ -183,7 +233,10 @@ class AffineCoupling(Flow):
         return self._backward(grad_x_a, grad_z_b, grad_s, -grad_z_b, s)
 
     def __repr__(self) -> str:
-        return f"{self.name}(mask={self.mask.tolist()}, hidden={self.net.sizes[1:-1]}, params={self.num_params()})"
+        scale = "" if self.scale == "tanh" and self.scale_bound == LOG_SCALE_BOUND else \
+            f", scale={self.scale!r}" + (f", scale_bound={self.scale_bound:g}" if self.scale == "tanh" else "")
+        return (f"{self.name}(mask={self.mask.tolist()}, hidden={self.net.sizes[1:-1]}{scale}, "
+                f"params={self.num_params()})")
 
 
 class AdditiveCoupling(AffineCoupling):
@@ -204,6 +257,9 @@ class AdditiveCoupling(AffineCoupling):
     """
 
     outputs_per_coordinate = 1  # t only
+
+    def __init__(self, mask: Any, hidden: Sequence[int] = (64, 64), rng: RngLike = None, activation: str = "relu"):
+        super().__init__(mask, hidden, rng, activation)  # no scale to parametrise: s ≡ 0
 
     def _scale_and_shift(self, net_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros_like(net_out), net_out  # (|B|, N) each, as the affine hook

@@ -8,10 +8,12 @@ parameters are in the contract test, registered in ``cases_coupling.py``.)
 import numpy as np
 import pytest
 
+from nflows_np import train
 from nflows_np.composition import FlowModel
 from nflows_np.flows.coupling import AdditiveCoupling, AffineCoupling
 from nflows_np.gradcheck import jacobian, randomize_params
 from nflows_np.numerics import LOG_SCALE_BOUND, bounded_log_scale, bounded_log_scale_slope
+from nflows_np.validation import NonFiniteError
 
 CLASSES = [AdditiveCoupling, AffineCoupling]
 
@@ -138,3 +140,85 @@ def test_huge_raw_log_scale_and_extreme_inputs_stay_finite():
     np.testing.assert_array_equal(log_det_back, -log_det)
     # Round trip: a few ulps (~1e-15 relative) amplified by at most e^{3}·e^{3} ≈ 400 stays below 1e-12.
     np.testing.assert_allclose(back, x, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mask", [[1, 0], [0, 1, 1]])
+def test_the_other_scale_maps_at_initialisation(mask):
+    """scale="exp" starts as the identity (s = ŝ = 0); "sigmoid" as the scaling by σ(2) of x_B (Glow's init)."""
+    x = np.random.default_rng(1).standard_normal((7, len(mask)))
+    z, log_det = AffineCoupling(mask, hidden=(16, 16), rng=0, scale="exp").forward(x)
+    np.testing.assert_array_equal(z, x)
+    np.testing.assert_array_equal(log_det, np.zeros(7))
+    z, log_det = AffineCoupling(mask, hidden=(16, 16), rng=0, scale="sigmoid").forward(x)
+    b = np.asarray(mask) == 0
+    sigma2 = 1.0 / (1.0 + np.exp(-2.0))
+    np.testing.assert_allclose(z[:, b], sigma2 * x[:, b], rtol=1e-14)
+    np.testing.assert_array_equal(z[:, ~b], x[:, ~b])
+    np.testing.assert_allclose(log_det, np.full(7, b.sum() * np.log(sigma2)), rtol=1e-14)  # a few ulps
+
+
+def test_the_scale_options_are_checked():
+    with pytest.raises(ValueError, match="AffineCoupling: scale"):
+        AffineCoupling([1, 0], scale="softplus")
+    with pytest.raises(ValueError, match="scale_bound"):
+        AffineCoupling([1, 0], scale_bound=0.0)
+    with pytest.raises(TypeError, match="scale_bound"):
+        AffineCoupling([1, 0], scale_bound="3")
+    assert "scale='exp'" in repr(AffineCoupling([1, 0], scale="exp"))
+    assert "scale" not in repr(AffineCoupling([1, 0]))
+
+
+@pytest.mark.parametrize("scale, raw, direction", [("exp", 800.0, "forward"), ("exp", -800.0, "inverse"),
+                                                   ("sigmoid", -800.0, "inverse")])
+def test_an_unbounded_log_scale_that_overflows_is_refused_by_name(scale, raw, direction):
+    """e^{±s} beyond float64 (s past ≈ 709.8): a NonFiniteError naming the layer, never a silent inf."""
+    layer = AffineCoupling([1, 0], hidden=(4,), rng=0, scale=scale)
+    layer.params["net.b2"][0] = raw  # the ŝ row of the last bias: a conditioner gone wild
+    x = np.ones((3, 2))
+    with pytest.raises(NonFiniteError, match=r"AffineCoupling.*overflows"):
+        getattr(layer, direction)(x)
+    # just below the limit it is a (huge) finite scale
+    layer.params["net.b2"][0] = np.sign(raw) * 700.0
+    out, log_det = getattr(layer, direction)(x if direction == "forward" else 1e-300 * x)
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(log_det))
+
+
+def test_training_an_exp_coupling_stops_at_an_overflow_and_keeps_the_last_good_parameters():
+    """A step that sends ŝ past the float limit: fit_mle warns, stops and restores the step before."""
+    rng = np.random.default_rng(0)
+    model = FlowModel([AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(8,), rng=rng, scale="exp")
+                       for k in range(4)])
+    data = rng.standard_normal((256, 2))
+    snapshots, original_step = [], train.mle_step
+
+    def step_gone_wild(m, x):
+        snapshots.append({k: v.copy() for k, v in m.params.items()})
+        if len(snapshots) == 4:
+            m.params["2.net.b2"][0] = 1e3  # as a bad update would: e^ŝ overflows in layer 2
+        return original_step(m, x)
+
+    train.mle_step = step_gone_wild
+    try:
+        with pytest.warns(train.DivergenceWarning, match="diverged at step 3"):
+            history = train.fit_mle(model, data, steps=20, batch_size=64, lr=1e-3, rng=0, progress=False)
+    finally:
+        train.mle_step = original_step
+    assert history.diverged and len(history.loss) == 3
+    # step 3 met the overflow; the last good parameters are those step 2 evaluated its finite loss at
+    for key, value in model.params.items():
+        np.testing.assert_array_equal(value, snapshots[2][key])
+    assert np.all(np.isfinite(model.log_prob(data)))
+
+
+def test_a_huge_learning_rate_with_exp_couplings_diverges_cleanly():
+    """A real blow-up of the unbounded scale (SGD at lr 1e4): a DivergenceWarning, finite parameters, no exception."""
+    rng = np.random.default_rng(0)
+    model = FlowModel([AffineCoupling([1, 0] if k % 2 == 0 else [0, 1], hidden=(8,), rng=rng, scale="exp")
+                       for k in range(4)])
+    data = 10.0 * rng.standard_normal((512, 2))
+    with pytest.warns(train.DivergenceWarning):
+        history = train.fit_mle(model, data, steps=200, batch_size=64, lr=1e4, optimizer="sgd", rng=0,
+                                progress=False)
+    assert history.diverged
+    assert all(np.isfinite(v).all() for v in model.params.values())
+    assert np.isfinite(model.log_prob(data[:10])).all()
