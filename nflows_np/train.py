@@ -261,17 +261,18 @@ def _one_step(model: Any, step_fn: Callable[[int], float], opt: optim_module.Opt
               last_good: dict[str, np.ndarray], beta: Callable[[int], float] | None, clip_norm: float | None) -> bool:
     """Step ``t`` of :func:`fit`; False (parameters restored, history told why) when it was not finite."""
     model.zero_grad()
+    where = ""
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss = step_fn(t)
-    except NonFiniteError:  # a layer met NaN / inf from the one before it
-        loss = math.nan
+    except NonFiniteError as err:  # a layer met or made NaN / inf; its message names it
+        loss, where = math.nan, str(err)
     if not (math.isfinite(loss) and _finite_grads(model.grads)):
         for key, value in model.params.items():
             value[...] = last_good[key]
         what = "loss" if not math.isfinite(loss) else "gradient"
         history.diverged = True
-        history.message = (f"training diverged at step {t}: non-finite {what} ({loss}); "
+        history.message = (f"training diverged at step {t}: non-finite {what} ({where or loss}); "
                            f"stopped and kept the parameters of step {t - 1}"
                            + (" (the initial ones)" if t == 0 else "")
                            + ". Try a smaller learning rate or clip_norm.")
