@@ -273,8 +273,8 @@ def _one_step(model: Any, step_fn: Callable[[int], float], opt: optim_module.Opt
         what = "loss" if not math.isfinite(loss) else "gradient"
         history.diverged = True
         history.message = (f"training diverged at step {t}: non-finite {what} ({where or loss}); "
-                           f"stopped and kept the parameters of step {t - 1}"
-                           + (" (the initial ones)" if t == 0 else "")
+                           + ("stopped and kept the initial parameters" if t == 0 else
+                              f"stopped and kept the parameters of step {t - 1}")
                            + ". Try a smaller learning rate or clip_norm.")
         warnings.warn(history.message, DivergenceWarning, stacklevel=4)
         return False
