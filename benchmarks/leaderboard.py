@@ -127,15 +127,21 @@ def reverse_model(flow: str, depth: int, seed: int):
     return models.BUILDERS[flow](dim=2, num_layers=depth, rng=seed)
 
 
-def kl_run(flow: str, target_name: str, depth: int, seed: int, budget: Budget) -> tuple[float, float, float]:
-    """(KL, its Monte Carlo standard error, seconds) for one flow of ``depth`` layers on one target."""
-    model, target = reverse_model(flow, depth, seed), nf.targets.get(target_name)
+def kl_run(flow: str, target_name: str, depth: int, seed: int, budget: Budget, model=None,
+           **fit_options) -> tuple[float, float, float]:
+    """(KL, its Monte Carlo standard error, seconds) for one flow of ``depth`` layers on one target.
+
+    ``model``: the flow to train (default: ``reverse_model(flow, depth, seed)``); ``fit_options``
+    go to ``fit_reverse_kl`` (e.g. its gradient estimator).
+    """
+    model = reverse_model(flow, depth, seed) if model is None else model
+    target = nf.targets.get(target_name)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", train.DivergenceWarning)
         history = train.fit_reverse_kl(model, target, steps=budget.kl_steps, batch_size=budget.kl_batch, lr=1e-2,
                                        beta=train.linear_beta(0.01, 1.0, budget.kl_steps // 2), rng=seed,
-                                       eval_samples=budget.eval_samples, progress=False)
+                                       eval_samples=budget.eval_samples, progress=False, **fit_options)
     seconds = time.perf_counter() - start
     if history.diverged:
         return float("nan"), float("nan"), seconds

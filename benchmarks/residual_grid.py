@@ -19,8 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
-import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -30,7 +28,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import leaderboard  # noqa: E402
 import recipes  # noqa: E402
 import nflows_np as nf  # noqa: E402
-from nflows_np import train  # noqa: E402
 
 BUDGET = leaderboard.FULL
 
@@ -55,26 +52,13 @@ def ours_run(flow: str, variant: str, target_name: str, depth: int, seed: int,
              estimator: str = "plain") -> tuple[float, float, float]:
     """(KL, its standard error, seconds), as ``leaderboard.kl_run`` with the variant's initial parameters
     and ``fit_reverse_kl``'s gradient estimator (``recipes.ESTIMATORS``)."""
-    target = nf.targets.get(target_name)
     if flow == "radial" and variant == "abs-alpha":
         rng = np.random.default_rng(seed)
         model = nf.FlowModel([AbsAlphaRadial(2, rng) for _ in range(depth)])
     else:
         model = leaderboard.reverse_model(flow, depth, seed)
         recipes.redraw(model, flow, variant, np.random.default_rng(1000 + seed))
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", train.DivergenceWarning)
-        history = train.fit_reverse_kl(model, target, steps=BUDGET.kl_steps, batch_size=BUDGET.kl_batch, lr=1e-2,
-                                       beta=train.linear_beta(0.01, 1.0, BUDGET.kl_steps // 2), rng=seed,
-                                       eval_samples=BUDGET.eval_samples, progress=False,
-                                       **recipes.ESTIMATORS[estimator])
-    seconds = time.perf_counter() - start
-    if history.diverged:
-        return float("nan"), float("nan"), seconds
-    x, log_q = model.sample_with_log_prob(BUDGET.eval_samples, rng=20_000 + seed)
-    log_w = log_q - target.log_prob(x)
-    return float(log_w.mean() + target.log_z), float(log_w.std() / np.sqrt(log_w.size)), seconds
+    return leaderboard.kl_run(flow, target_name, depth, seed, BUDGET, model=model, **recipes.ESTIMATORS[estimator])
 
 
 def main() -> None:

@@ -17,21 +17,16 @@ import numpy as np
 from nflows_np.distributions import StandardNormal, Uniform
 
 
-def score_grads(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
-    """(1/N) Σ ∂/∂θ log p(x_n|θ) at fixed x (the score; E_p(x|θ) of it is 0), as new arrays.
+def subtract_score(model: Any, x: np.ndarray) -> None:
+    """grads −= (1/N) Σ ∂/∂θ log p(x_n|θ) at fixed x (the score, whose expectation under p(x|θ) is 0).
 
-    Through ``forward``: log p(x|θ) = log p_Z(f(x)) + log|det ∂f/∂x|, so
-    ∂/∂z = (1/N) ∇ log p_Z(z), ∂/∂log_det = 1/N. ``model.grads`` is left as it was.
+    Through ``forward``: log p(x|θ) = log p_Z(f(x)) + log|det ∂f/∂x|, so the backward
+    pass of −(1/N) Σ log p(x_n|θ) is seeded with ∂/∂z = −(1/N) ∇ log p_Z(z) and
+    ∂/∂log_det = −1/N; ``backward`` adds its ∂/∂θ into ``model.grads``.
     """
     n = x.shape[0]
-    saved = {key: grad.copy() for key, grad in model.grads.items()}
-    model.zero_grad()
     z, _ = model.forward(x)
-    model.backward(model.base.grad_log_prob(z) * (1.0 / n), np.full(n, 1.0 / n))
-    score = {key: grad.copy() for key, grad in model.grads.items()}
-    for key, grad in model.grads.items():
-        np.copyto(grad, saved[key])
-    return score
+    model.backward(model.base.grad_log_prob(z) * (-1.0 / n), np.full(n, -1.0 / n))
 
 
 def reflection_centre(base: Any) -> np.ndarray | None:

@@ -34,8 +34,8 @@ from threadpoolctl import threadpool_limits
 
 from nflows_np import optim as optim_module
 from nflows_np.base import NonFiniteError, RngLike, as_generator, check_array, check_int
-from nflows_np.estimators import antithetic_sample, reflection_centre, score_grads
 from nflows_np.checkpoint import load_params, save_params  # re-exported: nf.train.save_params / load_params
+from nflows_np.estimators import antithetic_sample, reflection_centre, subtract_score
 from nflows_np.schedules import linear_beta, warmup_cosine  # re-exported: nf.train.linear_beta / warmup_cosine
 from nflows_np.validation import check_bool, check_real
 from nflows_np.verdict import (
@@ -415,7 +415,7 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
         :func:`antithetic_sample`). Unbiased; False (the default) draws it i.i.d.
     path_gradient : bool
         "Sticking the landing" (Roeder, Wu & Duvenaud 2017): subtract the score
-        (1/N) Σ ∂/∂θ log p(x_n|θ) at fixed x (:func:`score_grads`, whose expectation is 0)
+        (1/N) Σ ∂/∂θ log p(x_n|θ) at fixed x (:func:`subtract_score`, whose expectation is 0)
         from the gradient, which leaves only the path through x = g(z); its variance
         vanishes as p(x|θ) → π. Unbiased; costs a ``forward`` pass (x → z) per step.
         False (the default) keeps the plain reparametrised gradient.
@@ -464,8 +464,7 @@ def fit_reverse_kl(model: Any, target: Any, *, steps: int = 5000, batch_size: in
              else model.base.sample(batch_size, rng))
         loss, x = _reverse_kl_step(model, target, z, beta_fn(t))
         if path_gradient:  # the gradient of the path alone: minus the score at fixed x
-            for key, score in score_grads(model, x).items():
-                model.grads[key] -= score
+            subtract_score(model, x)
         return loss
 
     # F of the initial model, from its own random stream (the evaluations' stream is left as it was).

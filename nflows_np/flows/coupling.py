@@ -131,10 +131,7 @@ class AffineCoupling(Flow):
         elif self.scale == "exp":
             s = raw  # a view of net_out, which is a fresh array of this call
         else:
-            s = raw + 2.0  # e^s = σ(ŝ + 2) ⇔ s = log σ(ŝ + 2) = −softplus(−(ŝ + 2))
-            np.negative(s, out=s)
-            s = softplus(s)
-            np.negative(s, out=s)
+            s = -softplus(-2.0 - raw)  # e^s = σ(ŝ + 2) ⇔ s = log σ(ŝ + 2) = −softplus(−(ŝ + 2))
         return s, net_out[n_b:]
 
     def _scale_and_shift_vjp(self, s: np.ndarray, grad_s: np.ndarray, grad_t: np.ndarray) -> np.ndarray:
